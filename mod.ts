@@ -1,0 +1,27 @@
+/**
+ * denocos: the pycos model for Deno. Lightweight tasks with mailboxes,
+ * broadcast channels, async locks, and (in later modules) sockets, peers and
+ * distributed computations. Importing this module needs no permission.
+ *
+ * @example
+ * ```ts
+ * import { Channel, spawn } from "@denocos/denocos";
+ *
+ * const sum = spawn(async (task) => {
+ *   let total = 0;
+ *   for (;;) {
+ *     const n = await task.receive<number | null>();
+ *     if (n === null) return total;
+ *     total += n;
+ *   }
+ * });
+ * const numbers = new Channel("numbers");
+ * await numbers.subscribe(sum);
+ * for (const n of [1, 2, 3]) numbers.send(n);
+ * numbers.send(null);
+ * console.log(await sum.finish()); // 6
+ * ```
+ *
+ * @module
+ */
+export * from "./src/core/mod.ts";

@@ -1,0 +1,276 @@
+/**
+ * `Scheduler`: owns a set of tasks, their name registry and the resources
+ * they opened, and knows when they are all done.
+ *
+ * @module
+ */
+import type { Channel } from "./channel.ts";
+import type { Location } from "./location.ts";
+import { timeoutError, type WaitOptions } from "./options.ts";
+import { RingBuffer } from "./ring_buffer.ts";
+import type { LocateOptions, Task, TaskFunction } from "./task.ts";
+import { currentTask } from "./context.ts";
+import { park, pendingError, WaitQueue } from "./wait.ts";
+
+/**
+ * Anything a scheduler can close when it finishes: servers, peer links…
+ *
+ * @example
+ * ```ts
+ * import { Scheduler } from "@denocos/denocos";
+ *
+ * const s = new Scheduler();
+ * s.adopt({ close: () => console.log("closed") });
+ * await s.finish(); // prints "closed"
+ * ```
+ */
+export type SchedulerResource =
+  | { close(): void | Promise<void> }
+  | { [Symbol.asyncDispose](): Promise<void> }
+  | { [Symbol.dispose](): void };
+
+/** Internal: used by the task and channel modules only. */
+export let schedulerInternals: SchedulerInternals;
+
+let spawner: (s: Scheduler, fn: TaskFunction, args: unknown[]) => Task;
+
+let startTask: (t: Task) => void;
+
+/**
+ * Runs tasks. `Scheduler.default()` is created on first use; `new
+ * Scheduler()` makes an isolated one (tests, several peers in one process).
+ *
+ * @example
+ * ```ts
+ * import { Scheduler } from "@denocos/denocos";
+ *
+ * const scheduler = new Scheduler();
+ * scheduler.spawn(async (task) => {
+ *   await task.sleep(5);
+ *   console.log("done");
+ * });
+ * await scheduler.finish();
+ * ```
+ */
+export class Scheduler implements AsyncDisposable {
+  static #default: Scheduler | null = null;
+
+  /** A random number that, with a task's id, names it uniquely across restarts. */
+  readonly incarnation: number;
+  /** This scheduler's peer address once the network is started; `null` until then. */
+  location: Location | null = null;
+  #nextId = 1;
+  #tasks = new Map<number, Task>();
+  #nonDaemon = 0;
+  #joiners = new WaitQueue();
+  #ready = new RingBuffer<Task>();
+  #drainQueued = false;
+  #names = new Map<string, Task>();
+  #channels = new Map<string, Channel>();
+  #resources = new Set<SchedulerResource>();
+  #finished = false;
+
+  constructor() {
+    this.incarnation = (Math.random() * 0x7fffffff | 0) + 1;
+  }
+
+  /** The process-wide scheduler, created on first use (again after it finished). */
+  static default(): Scheduler {
+    return Scheduler.#default ??= new Scheduler();
+  }
+
+  /** Whether `finish` has run. */
+  get finished(): boolean {
+    return this.#finished;
+  }
+
+  /** Creates and schedules a task on this scheduler. */
+  spawn<R, A extends unknown[]>(
+    fn: (task: Task<R>, ...args: A) => R | Promise<R>,
+    ...args: A
+  ): Task<R> {
+    return spawner(this, fn as TaskFunction, args) as Task<R>;
+  }
+
+  /** The tasks that have not ended yet. */
+  tasks(): Task[] {
+    return [...this.#tasks.values()];
+  }
+
+  /** The live task with this id, if any (ids are never reused). */
+  task(id: number): Task | undefined {
+    return this.#tasks.get(id);
+  }
+
+  /**
+   * Resolves `true` once every non-daemon task has ended, or `false` when the
+   * timeout passes first.
+   */
+  join(options?: WaitOptions): Promise<boolean> {
+    if (this.#nonDaemon === 0) {
+      const bad = timeoutError(options?.timeout);
+      return bad ? Promise.reject(bad) : Promise.resolve(true);
+    }
+    const caller = currentTask();
+    const err = pendingError(caller);
+    if (err !== undefined) return Promise.reject(err);
+    return park(this.#joiners, caller, options, false);
+  }
+
+  /**
+   * Waits for the non-daemon tasks (`join`), then terminates the daemons and
+   * closes every resource the scheduler owns. Resolves `false` if the
+   * timeout passed before the non-daemon tasks ended (they are terminated
+   * too then).
+   */
+  async finish(options?: WaitOptions): Promise<boolean> {
+    const joined = await this.join(options);
+    await this.terminate();
+    this.#finished = true;
+    if (Scheduler.#default === this) Scheduler.#default = null;
+    const resources = [...this.#resources];
+    this.#resources.clear();
+    await Promise.allSettled(resources.map(closeResource));
+    return joined;
+  }
+
+  /**
+   * Terminates every task now and resolves once they have ended (a task
+   * blocked outside denocos ends when that await settles).
+   */
+  async terminate(): Promise<void> {
+    const tasks = [...this.#tasks.values()];
+    for (const t of tasks) t.terminate();
+    await Promise.allSettled(tasks.map((t) => t.finish()));
+  }
+
+  /**
+   * Finds a task registered under `name` here; with the network layer, also
+   * on peers (the first positive answer wins).
+   */
+  locate(name: string, options?: Omit<LocateOptions, "scheduler">): Promise<Task | undefined> {
+    const bad = timeoutError(options?.timeout);
+    if (bad !== undefined) return Promise.reject(bad);
+    if (options?.location != null && !sameLocation(options.location, this.location)) {
+      return Promise.reject(new Error("locating on a remote peer needs the network layer"));
+    }
+    return Promise.resolve(this.#names.get(name));
+  }
+
+  /** Finds a channel registered under `name` on this scheduler. */
+  locateChannel(
+    name: string,
+    options?: Omit<LocateOptions, "scheduler">,
+  ): Promise<Channel | undefined> {
+    const bad = timeoutError(options?.timeout);
+    if (bad !== undefined) return Promise.reject(bad);
+    if (options?.location != null && !sameLocation(options.location, this.location)) {
+      return Promise.reject(new Error("locating on a remote peer needs the network layer"));
+    }
+    return Promise.resolve(this.#channels.get(name));
+  }
+
+  /** Makes `finish` close `resource`; returns it. */
+  adopt<T extends SchedulerResource>(resource: T): T {
+    this.#resources.add(resource);
+    return resource;
+  }
+
+  /** Stops owning `resource` (it was closed by its user). */
+  disown(resource: SchedulerResource): void {
+    this.#resources.delete(resource);
+  }
+
+  /** `await using scheduler = new Scheduler()` finishes it on scope exit. */
+  [Symbol.asyncDispose](): Promise<void> {
+    return this.finish().then(() => {});
+  }
+
+  #drain = (): void => {
+    this.#drainQueued = false;
+    const ready = this.#ready;
+    for (let t = ready.shift(); t !== undefined; t = ready.shift()) startTask(t);
+  };
+
+  #schedule(task: Task): void {
+    this.#ready.push(task);
+    if (!this.#drainQueued) {
+      this.#drainQueued = true;
+      queueMicrotask(this.#drain);
+    }
+  }
+
+  static {
+    schedulerInternals = {
+      adopt(s, task) {
+        if (s.#finished && s !== Scheduler.#default) {
+          throw new Error("cannot spawn on a scheduler that has finished");
+        }
+        const id = s.#nextId++;
+        s.#tasks.set(id, task);
+        s.#nonDaemon++;
+        s.#schedule(task);
+        return id;
+      },
+      nextId: (s) => s.#nextId++,
+      schedule: (s, t) => s.#schedule(t),
+      daemonChanged(s, daemon) {
+        s.#nonDaemon += daemon ? -1 : 1;
+        if (s.#nonDaemon === 0) s.#joiners.settleAll(true);
+      },
+      ended(s, t) {
+        s.#tasks.delete(t.id);
+        if (!t.daemon && --s.#nonDaemon === 0) s.#joiners.settleAll(true);
+      },
+      registerTask(s, name, t) {
+        const holder = s.#names.get(name);
+        if (holder !== undefined && holder !== t) return false;
+        s.#names.set(name, t);
+        return true;
+      },
+      unregisterTask(s, name, t) {
+        if (s.#names.get(name) === t) s.#names.delete(name);
+      },
+      registerChannel(s, name, c) {
+        const holder = s.#channels.get(name);
+        if (holder !== undefined && holder !== c) return false;
+        s.#channels.set(name, c);
+        return true;
+      },
+      unregisterChannel(s, name, c) {
+        if (s.#channels.get(name) === c) s.#channels.delete(name);
+      },
+      setSpawner(spawn, start) {
+        spawner = spawn;
+        startTask = start;
+      },
+    };
+  }
+}
+
+/** Hooks between the scheduler and the task and channel modules. */
+export interface SchedulerInternals {
+  adopt(s: Scheduler, task: Task): number;
+  nextId(s: Scheduler): number;
+  schedule(s: Scheduler, task: Task): void;
+  daemonChanged(s: Scheduler, daemon: boolean): void;
+  ended(s: Scheduler, task: Task): void;
+  registerTask(s: Scheduler, name: string, task: Task): boolean;
+  unregisterTask(s: Scheduler, name: string, task: Task): void;
+  registerChannel(s: Scheduler, name: string, channel: Channel): boolean;
+  unregisterChannel(s: Scheduler, name: string, channel: Channel): void;
+  setSpawner(
+    spawn: (s: Scheduler, fn: TaskFunction, args: unknown[]) => Task,
+    start: (t: Task) => void,
+  ): void;
+}
+
+function sameLocation(a: Location, b: Location | null): boolean {
+  return b !== null && a.hostname === b.hostname && a.port === b.port;
+}
+
+async function closeResource(r: SchedulerResource): Promise<void> {
+  if (Symbol.asyncDispose in r) await r[Symbol.asyncDispose]();
+  else if ("close" in r) await r.close();
+  else if (Symbol.dispose in r) r[Symbol.dispose]();
+}

@@ -1,0 +1,689 @@
+/**
+ * `Task`: a lightweight unit of concurrency with its own mailbox, in the
+ * style of pycos tasks and Erlang processes.
+ *
+ * A task is an async function whose first parameter is the task itself.
+ * Its waits (`receive`, `sleep`, and every primitive in this package) are
+ * interruptible: `terminate`, `throw` and `hotSwap` act at the task's current
+ * or next wait, which is how a cooperative task is stopped or replaced.
+ *
+ * @module
+ */
+import { getLogger } from "@logtape/logtape";
+import { currentTask, taskStorage } from "./context.ts";
+import { TaskEnded, TaskTerminated } from "./errors.ts";
+import { HotSwap } from "./errors.ts";
+import { MonitorStatus, type MonitorStatusType } from "./monitor_status.ts";
+import type { WaitOptions } from "./options.ts";
+import { RingBuffer } from "./ring_buffer.ts";
+import { Scheduler, schedulerInternals } from "./scheduler.ts";
+import {
+  installTaskWaitHooks,
+  park,
+  pendingError,
+  TIMEOUT_REJECTS,
+  type Waiter,
+  WaitQueue,
+} from "./wait.ts";
+import { timeoutError } from "./options.ts";
+import type { Location } from "./location.ts";
+
+const logger = getLogger(["denocos", "task"]);
+
+/** The states a task goes through; the last three are final. */
+export type TaskState =
+  | "ready"
+  | "running"
+  | "suspended"
+  | "receiving"
+  | "finished"
+  | "failed"
+  | "terminated";
+
+/**
+ * The function a task runs: it gets the task first, then the spawn arguments.
+ *
+ * @example
+ * ```ts
+ * import { spawn, type TaskFunction } from "@denocos/denocos";
+ *
+ * const echo: TaskFunction<void, [string]> = (_task, word) => console.log(word);
+ * await spawn(echo, "hi").finish();
+ * ```
+ */
+// deno-lint-ignore no-explicit-any
+export type TaskFunction<R = unknown, A extends any[] = any[]> = (
+  task: Task<R>,
+  ...args: A
+) => R | Promise<R>;
+
+/**
+ * Options for `receive`.
+ *
+ * @example
+ * ```ts
+ * import { spawn } from "@denocos/denocos";
+ *
+ * const t = spawn((task) => task.receive({ timeout: 10, alarmValue: "none" }));
+ * console.log(await t.finish()); // "none"
+ * ```
+ */
+export interface ReceiveOptions extends WaitOptions {
+  /** What a timed-out `receive` resolves to (default `undefined`). */
+  alarmValue?: unknown;
+}
+
+/**
+ * Options for `Task.locate` and `Scheduler.locate`.
+ *
+ * @example
+ * ```ts
+ * import { Scheduler, Task } from "@denocos/denocos";
+ *
+ * const found = await Task.locate("nobody", { scheduler: Scheduler.default(), timeout: 10 });
+ * console.log(found); // undefined
+ * ```
+ */
+export interface LocateOptions {
+  /** The scheduler whose registry is searched (default: the default scheduler). */
+  scheduler?: Scheduler;
+  /** Search only this peer (needs the network layer); `null` = this process. */
+  location?: Location | null;
+  /** How long to search, in milliseconds. */
+  timeout?: number;
+}
+
+// Task states, as small integers so hot paths compare numbers.
+const READY = 0, RUNNING = 1, SUSPENDED = 2, RECEIVING = 3;
+const FINISHED = 4, FAILED = 5, TERMINATED = 6;
+const STATE_NAMES: readonly TaskState[] = [
+  "ready",
+  "running",
+  "suspended",
+  "receiving",
+  "finished",
+  "failed",
+  "terminated",
+];
+
+// Waiter kinds for the task's own waits; primitives use 0.
+const K_OTHER = 0, K_SLEEP = 1, K_RECEIVE = 2;
+
+interface SwapRequest {
+  // deno-lint-ignore no-explicit-any
+  fn: (...args: any[]) => unknown;
+  args: unknown[];
+  resolve: (accepted: boolean) => void;
+  thrown: boolean;
+}
+
+/**
+ * Set by `Scheduler.spawn` so `new Task` lands on that scheduler; otherwise
+ * a task spawned inside a task joins its scheduler, else the default one.
+ */
+let spawningOn: Scheduler | undefined;
+
+let startTask: (t: Task) => void;
+
+let runStart: (t: Task) => void;
+
+let takePending: (t: Task) => unknown;
+
+/**
+ * A lightweight task: an async function plus a mailbox, scheduled
+ * cooperatively. `new Task(fn, ...args)` and `spawn(fn, ...args)` both create
+ * and schedule it; it starts at the next microtask.
+ *
+ * @example
+ * ```ts
+ * import { spawn } from "@denocos/denocos";
+ *
+ * const adder = spawn(async (task) => {
+ *   let sum = 0;
+ *   for (;;) {
+ *     const n = await task.receive<number | null>();
+ *     if (n === null) return sum;
+ *     sum += n;
+ *   }
+ * });
+ * adder.send(1);
+ * adder.send(2);
+ * adder.send(null);
+ * console.log(await adder.finish()); // 3
+ * ```
+ */
+export class Task<R = unknown> {
+  /** Unique within its scheduler's incarnation; never reused. */
+  readonly id: number;
+  /** The scheduler that runs this task. */
+  readonly scheduler: Scheduler;
+  /** Defaults to the function's name. */
+  name: string;
+  // deno-lint-ignore no-explicit-any
+  #fn: (...args: any[]) => unknown;
+  #args: unknown[] | null;
+  #state = READY;
+  #mailbox: RingBuffer<unknown> | null = null;
+  /** The task's own sleep/receive wait: at most one at a time. */
+  #self: Waiter | null = null;
+  /** Waits on other primitives (usually at most one). */
+  #others: Waiter | Set<Waiter> | null = null;
+  /** True when the next wait must look at terminate/throw/swap. */
+  #attention = false;
+  #terminated: TaskTerminated | null = null;
+  #hasThrow = false;
+  #throwError: unknown = undefined;
+  #swap: SwapRequest | null = null;
+  #swappable = false;
+  #daemon = false;
+  #monitors: Task[] | null = null;
+  #finishers: WaitQueue | null = null;
+  #controller: AbortController | null = null;
+  #result: unknown = undefined;
+  #registeredAs: string | null = null;
+
+  /**
+   * Creates and schedules a task running `fn(task, ...args)`.
+   *
+   * @param fn the task's function; its first parameter is the task
+   * @param args the remaining arguments
+   */
+  // deno-lint-ignore no-explicit-any
+  constructor(fn: TaskFunction<R, any[]>, ...args: unknown[]) {
+    if (typeof fn !== "function") {
+      throw new TypeError(`spawn: 'fn' must be a function, got ${describe(fn)}`);
+    }
+    const scheduler = spawningOn ?? currentTask()?.scheduler ?? Scheduler.default();
+    spawningOn = undefined;
+    this.scheduler = scheduler;
+    this.#fn = fn;
+    this.#args = args;
+    this.id = schedulerInternals.adopt(scheduler, this);
+    this.name = fn.name || `task-${this.id}`;
+  }
+
+  /** The incarnation of the scheduler: with `id` and `location` it names this task uniquely. */
+  get incarnation(): number {
+    return this.scheduler.incarnation;
+  }
+
+  /** The peer this task runs on, or `null` before the network is started. */
+  get location(): Location | null {
+    return this.scheduler.location;
+  }
+
+  /** What the task is doing now. */
+  get state(): TaskState {
+    return STATE_NAMES[this.#state];
+  }
+
+  /** Whether the task has ended (finished, failed or terminated). */
+  get done(): boolean {
+    return this.#state >= FINISHED;
+  }
+
+  /** Whether the task is a daemon (not waited for by `join`). */
+  get daemon(): boolean {
+    return this.#daemon;
+  }
+
+  /** How many messages wait in the mailbox. */
+  get pending(): number {
+    return this.#mailbox === null ? 0 : this.#mailbox.length;
+  }
+
+  /**
+   * Aborts when the task is terminated, so `fetch` and other abortable
+   * work the task started can stop too.
+   */
+  get signal(): AbortSignal {
+    if (this.#controller === null) {
+      this.#controller = new AbortController();
+      if (this.#terminated !== null) this.#controller.abort(this.#terminated);
+    }
+    return this.#controller.signal;
+  }
+
+  /**
+   * Queues `message` in the mailbox; wakes the task only if it waits in
+   * `receive`. Returns `false` (and drops the message) if the task has ended.
+   */
+  send(message: unknown): boolean {
+    if (this.#state >= FINISHED) return false;
+    const w = this.#self;
+    if (w !== null && w.kind === K_RECEIVE) w.settle(message);
+    else (this.#mailbox ??= new RingBuffer()).push(message);
+    return true;
+  }
+
+  /**
+   * Like `send`, but resolves with the number of recipients: `1` once the
+   * message is in the mailbox, `0` if the task has ended (or, for a remote
+   * task, when the time is up).
+   */
+  deliver(message: unknown, options?: WaitOptions): Promise<number> {
+    const bad = timeoutError(options?.timeout);
+    if (bad !== undefined) return Promise.reject(bad);
+    return Promise.resolve(this.send(message) ? 1 : 0);
+  }
+
+  /**
+   * The oldest queued message, or waits for one. A timeout resolves
+   * `alarmValue`; an abort rejects with the signal's reason. The type
+   * parameter only asserts what the caller expects to receive.
+   */
+  receive<T = unknown>(options?: ReceiveOptions): Promise<T> {
+    if (this.#attention) {
+      const err = takePending(this);
+      if (err !== undefined) return Promise.reject(err);
+    }
+    const mb = this.#mailbox;
+    if (mb !== null && mb.length > 0) return Promise.resolve(mb.shift() as T);
+    if (this.#self !== null) return Promise.reject(this.#busy());
+    return park<T>(null, this, options, options?.alarmValue as T, undefined, K_RECEIVE);
+  }
+
+  /**
+   * Iterates received messages: `for await (const m of task.messages())`.
+   * Each step is a `receive` with these options; a timeout ends the loop.
+   */
+  async *messages<T = unknown>(options?: WaitOptions): AsyncIterableIterator<T> {
+    const timedOut = {};
+    const opts: ReceiveOptions = { ...options, alarmValue: timedOut };
+    for (;;) {
+      const m = await this.receive<T>(opts);
+      if (m === timedOut) return;
+      yield m;
+    }
+  }
+
+  /**
+   * Suspends the task until `resume(v)` (resolves `v`) or until `ms` have
+   * passed (resolves `alarmValue`). Without `ms` only `resume` wakes it;
+   * `sleep(0)` just yields. Messages do **not** wake a sleeper.
+   */
+  sleep<T = unknown>(ms?: number, alarmValue?: T, options?: { signal?: AbortSignal }): Promise<T> {
+    if (this.#attention) {
+      const err = takePending(this);
+      if (err !== undefined) return Promise.reject(err);
+    }
+    if (ms !== undefined) {
+      const bad = timeoutError(ms, "sleep time");
+      if (bad !== undefined) return Promise.reject(bad);
+    }
+    if (this.#self !== null) return Promise.reject(this.#busy());
+    const signal = options?.signal;
+    return park<T>(
+      null,
+      this,
+      ms === undefined ? (signal && { signal }) : { timeout: ms, signal },
+      alarmValue as T,
+      undefined,
+      K_SLEEP,
+    );
+  }
+
+  /** Same as `sleep` (pycos's name). */
+  suspend<T = unknown>(
+    ms?: number,
+    alarmValue?: T,
+    options?: { signal?: AbortSignal },
+  ): Promise<T> {
+    return this.sleep(ms, alarmValue, options);
+  }
+
+  /**
+   * Wakes the task if it is suspended in `sleep`, which then resolves
+   * `value`. Otherwise the call is ignored and returns `false` (lossy, as in
+   * pycos: use messages or an `Event` for wake-ups that must not be lost).
+   */
+  resume(value?: unknown): boolean {
+    const w = this.#self;
+    if (w === null || w.kind !== K_SLEEP) {
+      logger.debug("ignoring resume for task {name}: {state}", {
+        name: this.name,
+        state: this.state,
+      });
+      return false;
+    }
+    w.settle(value);
+    return true;
+  }
+
+  /** Marks the task as a daemon (or not): `join` does not wait for daemons. */
+  setDaemon(flag = true): void {
+    if (this.#state >= FINISHED || this.#daemon === flag) return;
+    this.#daemon = flag;
+    schedulerInternals.daemonChanged(this.scheduler, flag);
+  }
+
+  /**
+   * Stops the task: its current (or next) wait on any denocos primitive
+   * rejects with `TaskTerminated`, as does every later wait, so `finally`
+   * blocks run on the way out; `signal` aborts. Returns `false` if the task
+   * had already ended.
+   */
+  terminate(): boolean {
+    if (this.#state >= FINISHED) return false;
+    if (this.#terminated !== null) return true;
+    const err = new TaskTerminated(this.name);
+    this.#terminated = err;
+    this.#attention = true;
+    this.#controller?.abort(err);
+    this.#interrupt();
+    return true;
+  }
+
+  /**
+   * Makes the task's current (or next) wait reject with `error`. Returns
+   * `false` if the task has ended.
+   */
+  throw(error: unknown): boolean {
+    if (this.#state >= FINISHED) return false;
+    this.#hasThrow = true;
+    this.#throwError = error;
+    this.#attention = true;
+    this.#interrupt();
+    return true;
+  }
+
+  /**
+   * Resolves with the task's return value once it ends; rejects with its
+   * error (`TaskTerminated` if it was terminated), or with `TimeoutError`.
+   */
+  finish(options?: WaitOptions): Promise<R> {
+    if (this.#state >= FINISHED) {
+      return this.#state === FINISHED
+        ? Promise.resolve(this.#result as R)
+        : Promise.reject(this.#result);
+    }
+    const caller = currentTask();
+    const err = pendingError(caller);
+    if (err !== undefined) return Promise.reject(err);
+    return park<R>(this.#finishers ??= new WaitQueue(), caller, options, TIMEOUT_REJECTS);
+  }
+
+  /**
+   * Makes this task a monitor of `other`: when `other` ends, this task
+   * receives a `MonitorStatus` message (at once if it has ended already).
+   */
+  monitor(other: Task): void {
+    if (!(other instanceof Task)) {
+      throw new TypeError(`monitor: 'other' must be a Task, got ${describe(other)}`);
+    }
+    other.#addMonitor(this);
+  }
+
+  /**
+   * Says whether the task accepts `hotSwap` at its waits. A pending swap is
+   * delivered at the next wait once this is `true`.
+   */
+  hotSwappable(flag = true): void {
+    this.#swappable = flag;
+    if (flag && this.#swap !== null) {
+      this.#attention = true;
+      this.#interrupt();
+    }
+  }
+
+  /**
+   * Asks the task to restart with `fn(task, ...args)`, keeping its mailbox
+   * and identity. At its next wait (at once if it waits now) a swappable task
+   * gets `HotSwap`; letting it propagate accepts. Resolves `true` when the
+   * task restarted, `false` when it swallowed the `HotSwap`, ended, or a
+   * newer swap replaced this one.
+   */
+  // deno-lint-ignore no-explicit-any
+  hotSwap(fn: TaskFunction<R, any[]>, ...args: unknown[]): Promise<boolean> {
+    if (typeof fn !== "function") {
+      return Promise.reject(new TypeError(`hotSwap: 'fn' must be a function, got ${describe(fn)}`));
+    }
+    if (this.#state >= FINISHED) return Promise.reject(new TaskEnded(this.name));
+    this.#swap?.resolve(false);
+    return new Promise<boolean>((resolve) => {
+      this.#swap = { fn, args, resolve, thrown: false };
+      if (this.#swappable) {
+        this.#attention = true;
+        this.#interrupt();
+      }
+    });
+  }
+
+  /**
+   * Registers the task under `name` (default: its name) in its scheduler, so
+   * `locate` finds it. Returns `false` if another live task holds the name.
+   */
+  register(name: string = this.name): boolean {
+    if (typeof name !== "string" || name === "") {
+      throw new TypeError(`register: 'name' must be a non-empty string, got ${describe(name)}`);
+    }
+    if (this.#state >= FINISHED) return false;
+    if (!schedulerInternals.registerTask(this.scheduler, name, this)) return false;
+    if (this.#registeredAs !== null && this.#registeredAs !== name) this.unregister();
+    this.#registeredAs = name;
+    return true;
+  }
+
+  /** Removes the task's registration; returns `false` if it had none. */
+  unregister(): boolean {
+    const name = this.#registeredAs;
+    if (name === null) return false;
+    this.#registeredAs = null;
+    schedulerInternals.unregisterTask(this.scheduler, name, this);
+    return true;
+  }
+
+  /**
+   * Finds a registered task by name: in `options.scheduler` (default: the
+   * default scheduler), then on its peers once the network layer runs.
+   */
+  static locate(name: string, options?: LocateOptions): Promise<Task | undefined> {
+    return (options?.scheduler ?? Scheduler.default()).locate(name, options);
+  }
+
+  /** A short description for logs. */
+  toString(): string {
+    return `Task(${this.name}#${this.id}, ${this.state})`;
+  }
+
+  #busy(): Error {
+    return new Error(`task '${this.name}' is already waiting in sleep or receive`);
+  }
+
+  /** Rejects the current waits if terminate/throw/swap asks for it. */
+  #interrupt(): void {
+    const self = this.#self;
+    const others = this.#others;
+    if (self === null && others === null) return;
+    const err = takePending(this);
+    if (err === undefined) return;
+    if (self !== null) self.fail(err);
+    if (others instanceof Set) { for (const w of [...others]) w.fail(err); }
+    else if (others !== null) others.fail(err);
+  }
+
+  #addMonitor(watcher: Task): void {
+    if (this.#state >= FINISHED) {
+      watcher.send(this.#status());
+      return;
+    }
+    (this.#monitors ??= []).push(watcher);
+  }
+
+  #status(): MonitorStatus {
+    const type: MonitorStatusType = this.#state === FINISHED
+      ? "finished"
+      : this.#state === FAILED
+      ? "failed"
+      : "terminated";
+    return new MonitorStatus(this, type, this.#result);
+  }
+
+  #start(): void {
+    if (this.#terminated !== null) {
+      this.#end(TERMINATED, this.#terminated);
+      return;
+    }
+    this.#state = RUNNING;
+    const args = this.#args!;
+    this.#args = null;
+    let r: unknown;
+    try {
+      r = this.#fn(this, ...args);
+    } catch (e) {
+      this.#failed(e);
+      return;
+    }
+    if (r instanceof Promise) {
+      r.then((v) => this.#ok(v), (e) => this.#failed(e));
+    } else this.#ok(r);
+  }
+
+  #ok(value: unknown): void {
+    if (this.#terminated !== null) this.#end(TERMINATED, this.#terminated);
+    else this.#end(FINISHED, value);
+  }
+
+  #failed(error: unknown): void {
+    const swap = this.#swap;
+    if (
+      swap !== null && swap.thrown && error instanceof HotSwap && error.fn === swap.fn &&
+      this.#terminated === null
+    ) {
+      // The task let the swap through: restart it, mailbox and identity kept.
+      this.#swap = null;
+      this.#fn = swap.fn;
+      this.#args = swap.args;
+      this.name = swap.fn.name || this.name;
+      this.#others = this.#self = null;
+      this.#attention = this.#hasThrow;
+      this.#state = READY;
+      schedulerInternals.schedule(this.scheduler, this);
+      swap.resolve(true);
+      return;
+    }
+    if (this.#terminated !== null) {
+      this.#end(TERMINATED, this.#terminated);
+      return;
+    }
+    logger.error("uncaught error in task {name}: {error}", { name: this.name, error });
+    this.#end(FAILED, error);
+  }
+
+  #end(state: number, result: unknown): void {
+    this.#state = state;
+    this.#result = result;
+    this.#mailbox = null;
+    this.#args = null;
+    this.#self = this.#others = null;
+    this.#attention = false;
+    this.#swap?.resolve(false);
+    this.#swap = null;
+    if (this.#registeredAs !== null) this.unregister();
+    schedulerInternals.ended(this.scheduler, this);
+    const monitors = this.#monitors;
+    if (monitors !== null) {
+      this.#monitors = null;
+      const status = this.#status();
+      for (const m of monitors) m.send(status);
+    }
+    const finishers = this.#finishers;
+    if (finishers !== null) {
+      this.#finishers = null;
+      if (state === FINISHED) finishers.settleAll(result);
+      else finishers.failAll(result);
+    }
+  }
+
+  static {
+    startTask = (t) => taskStorage.run(t, runStart, t);
+    runStart = (t) => t.#start();
+    takePending = (t) => {
+      if (!t.#attention) return undefined;
+      if (t.#terminated !== null) return t.#terminated;
+      const swap = t.#swap;
+      if (swap !== null && swap.thrown) {
+        // The task caught the HotSwap and went on waiting: swap refused.
+        t.#swap = null;
+        swap.resolve(false);
+      }
+      let err: unknown = undefined;
+      if (t.#hasThrow) {
+        err = t.#throwError;
+        t.#hasThrow = false;
+        t.#throwError = undefined;
+      } else if (t.#swap !== null && t.#swappable) {
+        t.#swap.thrown = true;
+        err = new HotSwap(t.#swap.fn, t.#swap.args);
+      }
+      t.#attention = t.#hasThrow || (t.#swap !== null && (t.#swappable || t.#swap.thrown));
+      return err;
+    };
+    installTaskWaitHooks({
+      enter(t, w) {
+        if (w.kind !== K_OTHER) {
+          t.#self = w;
+          t.#state = w.kind === K_RECEIVE ? RECEIVING : SUSPENDED;
+          return;
+        }
+        const others = t.#others;
+        if (others === null) t.#others = w;
+        else if (others instanceof Set) others.add(w);
+        else t.#others = new Set([others, w]);
+        if (t.#self === null) t.#state = SUSPENDED;
+      },
+      leave(t, w) {
+        if (t.#state >= FINISHED) return;
+        if (t.#self === w) t.#self = null;
+        else {
+          const others = t.#others;
+          if (others === w) t.#others = null;
+          else if (others instanceof Set) {
+            others.delete(w);
+            if (others.size === 0) t.#others = null;
+          }
+        }
+        if (t.#self === null && t.#others === null) t.#state = RUNNING;
+      },
+      pending: (t) => takePending(t),
+    });
+    schedulerInternals.setSpawner((scheduler, fn, args) => {
+      spawningOn = scheduler;
+      try {
+        return new Task(fn, ...args);
+      } finally {
+        spawningOn = undefined;
+      }
+    }, startTask);
+  }
+}
+
+/**
+ * Creates and schedules a task running `fn(task, ...args)` on the current
+ * task's scheduler (or the default one).
+ *
+ * @example
+ * ```ts
+ * import { spawn } from "@denocos/denocos";
+ *
+ * const t = spawn(async (task, a: number, b: number) => {
+ *   await task.sleep(1);
+ *   return a + b;
+ * }, 2, 3);
+ * console.log(await t.finish()); // 5
+ * ```
+ */
+export function spawn<R, A extends unknown[]>(
+  fn: (task: Task<R>, ...args: A) => R | Promise<R>,
+  ...args: A
+): Task<R> {
+  return new Task<R>(fn as TaskFunction<R>, ...args);
+}
+
+/** Describes a bad argument for an error message. */
+export function describe(value: unknown): string {
+  if (value === null) return "null";
+  if (typeof value === "function") return `function ${value.name || "(anonymous)"}`;
+  if (typeof value === "object") return `an object (${value.constructor?.name ?? "Object"})`;
+  return `${typeof value} ${String(value)}`;
+}
