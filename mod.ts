@@ -25,3 +25,4 @@
  * @module
  */
 export * from "./src/core/mod.ts";
+export * from "./src/io/mod.ts";

@@ -5,7 +5,7 @@
  */
 import { currentTask } from "./context.ts";
 import { FALSE, TRUE } from "./lock.ts";
-import type { WaitOptions } from "./options.ts";
+import { timeoutError, type WaitOptions } from "./options.ts";
 import { park, pendingError, WaitQueue } from "./wait.ts";
 
 /**
@@ -44,6 +44,9 @@ export class Event {
 
   /** Resolves `true` when the flag is set, `false` on timeout. */
   wait(options?: WaitOptions): Promise<boolean> {
+    // Validated before the fast path, so a bad timeout is reported even when no wait is needed.
+    const bad = timeoutError(options?.timeout);
+    if (bad !== undefined) return Promise.reject(bad);
     const task = currentTask();
     const err = pendingError(task);
     if (err !== undefined) return Promise.reject(err);

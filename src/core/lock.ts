@@ -6,7 +6,7 @@
 import { currentTask } from "./context.ts";
 import { LockNotHeld } from "./errors.ts";
 import { type Held, holdOf } from "./hold.ts";
-import type { WaitOptions } from "./options.ts";
+import { timeoutError, type WaitOptions } from "./options.ts";
 import type { Task } from "./task.ts";
 import { park, pendingError, WaitQueue } from "./wait.ts";
 
@@ -55,6 +55,9 @@ export class Lock {
    * `false` when the timeout passes (`timeout: 0` = try once).
    */
   acquire(options?: WaitOptions): Promise<boolean> {
+    // Validated before the fast path, so a bad timeout is reported even when no wait is needed.
+    const bad = timeoutError(options?.timeout);
+    if (bad !== undefined) return Promise.reject(bad);
     const task = currentTask();
     const err = pendingError(task);
     if (err !== undefined) return Promise.reject(err);

@@ -86,7 +86,7 @@ export class Scheduler implements AsyncDisposable {
 
   /** Creates and schedules a task on this scheduler. */
   spawn<R, A extends unknown[]>(
-    fn: (task: Task<R>, ...args: A) => R | Promise<R>,
+    fn: (task: Task<NoInfer<R>>, ...args: A) => R | Promise<R>,
     ...args: A
   ): Task<R> {
     return spawner(this, fn as TaskFunction, args) as Task<R>;

@@ -125,6 +125,25 @@ let spawningOn: Scheduler | undefined;
 
 let startTask: (t: Task) => void;
 
+// `sleep(0)` yields through a microtask, which is cheap but lets no timer or
+// I/O callback run. So that a task spinning on `sleep(0)` cannot starve them
+// (pycos polls I/O every round), every 64th yield checks the clock and, if
+// 10 ms passed since the last such pause, waits one macrotask turn.
+let yields = 0;
+let lastMacroTurn = 0;
+
+function yieldTurn<T>(value: T): Promise<T> {
+  if ((++yields & 63) !== 0) return Promise.resolve(value);
+  const now = performance.now();
+  if (now - lastMacroTurn < 10) return Promise.resolve(value);
+  return new Promise((resolve) =>
+    setTimeout(() => {
+      lastMacroTurn = performance.now();
+      resolve(value);
+    }, 0)
+  );
+}
+
 let runStart: (t: Task) => void;
 
 let takePending: (t: Task) => unknown;
@@ -278,7 +297,13 @@ export class Task<R = unknown> {
       if (err !== undefined) return Promise.reject(err);
     }
     const mb = this.#mailbox;
-    if (mb !== null && mb.length > 0) return Promise.resolve(mb.shift() as T);
+    if (mb !== null && mb.length > 0) {
+      if (options !== undefined && options.timeout !== undefined) {
+        const bad = timeoutError(options.timeout);
+        if (bad !== undefined) return Promise.reject(bad);
+      }
+      return Promise.resolve(mb.shift() as T);
+    }
     if (this.#self !== null) return Promise.reject(this.#busy());
     return park<T>(null, this, options, options?.alarmValue as T, undefined, K_RECEIVE);
   }
@@ -310,6 +335,7 @@ export class Task<R = unknown> {
     if (ms !== undefined) {
       const bad = timeoutError(ms, "sleep time");
       if (bad !== undefined) return Promise.reject(bad);
+      if (ms === 0) return yieldTurn(alarmValue as T);
     }
     if (this.#self !== null) return Promise.reject(this.#busy());
     const signal = options?.signal;
@@ -674,7 +700,7 @@ export class Task<R = unknown> {
  * ```
  */
 export function spawn<R, A extends unknown[]>(
-  fn: (task: Task<R>, ...args: A) => R | Promise<R>,
+  fn: (task: Task<NoInfer<R>>, ...args: A) => R | Promise<R>,
   ...args: A
 ): Task<R> {
   return new Task<R>(fn as TaskFunction<R>, ...args);

@@ -52,6 +52,8 @@ export function pendingError(task: Task | undefined): unknown {
   return task === undefined ? undefined : hooks.pending(task);
 }
 
+let capturing: Waiter;
+let capture: (resolve: (v: unknown) => void, reject: (e: unknown) => void) => void;
 let startWait: (w: Waiter, options: WaitOptions | undefined) => Promise<unknown>;
 
 /**
@@ -135,11 +137,14 @@ export class Waiter {
   }
 
   static {
+    // One shared executor instead of a closure per wait.
+    capture = (resolve, reject) => {
+      capturing.#resolve = resolve;
+      capturing.#reject = reject;
+    };
     startWait = (w, options) => {
-      const p = new Promise<unknown>((resolve, reject) => {
-        w.#resolve = resolve;
-        w.#reject = reject;
-      });
+      capturing = w;
+      const p = new Promise<unknown>(capture);
       const timeout = options?.timeout;
       if (timeout !== undefined && timeout !== Infinity) {
         w.#timer = setTimeout(expireWaiter, timeout, w);
