@@ -418,6 +418,8 @@ export class Task<R = unknown> {
    * error (`TaskTerminated` if it was terminated), or with `TimeoutError`.
    */
   finish(options?: WaitOptions): Promise<R> {
+    const bad = timeoutError(options?.timeout);
+    if (bad !== undefined) return Promise.reject(bad);
     if (this.#state >= FINISHED) {
       return this.#state === FINISHED
         ? Promise.resolve(this.#result as R)
