@@ -145,6 +145,8 @@ function yieldTurn<T>(value: T): Promise<T> {
 }
 
 let runStart: (t: Task) => void;
+let onTaskResult: (value: unknown) => void;
+let onTaskError: (error: unknown) => void;
 
 let takePending: (t: Task) => unknown;
 
@@ -563,7 +565,9 @@ export class Task<R = unknown> {
       return;
     }
     if (r instanceof Promise) {
-      r.then((v) => this.#ok(v), (e) => this.#failed(e));
+      // The reaction runs inside this task's context frame, so shared
+      // handlers find the task there: no closure pair per task.
+      r.then(onTaskResult, onTaskError);
     } else this.#ok(r);
   }
 
@@ -626,6 +630,8 @@ export class Task<R = unknown> {
   static {
     startTask = (t) => taskStorage.run(t, runStart, t);
     runStart = (t) => t.#start();
+    onTaskResult = (v) => taskStorage.getStore()!.#ok(v);
+    onTaskError = (e) => taskStorage.getStore()!.#failed(e);
     takePending = (t) => {
       if (!t.#attention) return undefined;
       if (t.#terminated !== null) return t.#terminated;
