@@ -1,0 +1,286 @@
+/**
+ * `AsyncServer`: a listening TCP, TLS or Unix socket that tasks accept
+ * connections from.
+ *
+ * @module
+ */
+import { currentTask } from "../core/context.ts";
+import type { WaitOptions } from "../core/options.ts";
+import { Scheduler } from "../core/scheduler.ts";
+import { park, pendingError, TIMEOUT_REJECTS, WaitQueue } from "../core/wait.ts";
+import { AsyncSocket, type SocketOptions } from "./async_socket.ts";
+import { ConnectionClosed } from "./errors.ts";
+
+/**
+ * A TLS server's key pair, PEM encoded.
+ *
+ * @example
+ * ```ts ignore
+ * const tls: TlsServerOptions = {
+ *   cert: await Deno.readTextFile("cert.pem"),
+ *   key: await Deno.readTextFile("key.pem"),
+ * };
+ * ```
+ */
+export interface TlsServerOptions {
+  /** The certificate chain, PEM. */
+  cert: string;
+  /** The private key, PEM. */
+  key: string;
+  /** ALPN protocols to announce. */
+  alpnProtocols?: string[];
+}
+
+/**
+ * Options for listening on TCP (optionally TLS).
+ *
+ * @example
+ * ```ts
+ * import type { TcpListenOptions } from "@denocos/denocos/io";
+ *
+ * const opts: TcpListenOptions = { hostname: "127.0.0.1", port: 0 };
+ * console.log(opts.port); // 0
+ * ```
+ */
+export interface TcpListenOptions extends SocketOptions {
+  /** `"tcp"` (the default). */
+  transport?: "tcp";
+  /** Address to listen on (default `"0.0.0.0"`, as `Deno.listen`). */
+  hostname?: string;
+  /** Port to listen on (`0` picks a free one; see `localAddr`). */
+  port?: number;
+  /** A key pair: accepted connections are TLS (handshake on first use). */
+  tls?: TlsServerOptions;
+  /** Length of the kernel's queue of connections not yet accepted. */
+  backlog?: number;
+}
+
+/**
+ * Options for listening on a Unix domain socket.
+ *
+ * @example
+ * ```ts
+ * import type { UnixListenOptions } from "@denocos/denocos/io";
+ *
+ * const opts: UnixListenOptions = { transport: "unix", path: "/tmp/app.sock" };
+ * console.log(opts.transport); // "unix"
+ * ```
+ */
+export interface UnixListenOptions extends SocketOptions {
+  /** `"unix"`. */
+  transport: "unix";
+  /** Path of the socket file (it must not exist yet). */
+  path: string;
+}
+
+/**
+ * Options for `AsyncServer.listen` / `AsyncSocket.listen`.
+ *
+ * @example
+ * ```ts
+ * import type { ListenOptions } from "@denocos/denocos/io";
+ *
+ * const opts: ListenOptions = { port: 0, maxMessageSize: 1 << 20 };
+ * console.log(opts.maxMessageSize); // 1048576
+ * ```
+ */
+export type ListenOptions = TcpListenOptions | UnixListenOptions;
+
+/**
+ * A listening socket. `accept` resolves the next connection as an
+ * `AsyncSocket` (configured with the server's socket options); `for await`
+ * iterates connections until the server is closed. Only one accept runs at
+ * a time: a connection accepted for a caller who stopped waiting goes to the
+ * next caller. `close()` stops listening (accepted sockets stay open) and is
+ * also done by the owning scheduler's `finish()`.
+ *
+ * @example
+ * ```ts
+ * import { AsyncSocket, spawn } from "@denocos/denocos";
+ *
+ * await using server = AsyncSocket.listen({ hostname: "127.0.0.1", port: 0 });
+ * const handler = spawn(async () => {
+ *   for await (const conn of server) {
+ *     await conn.sendAll("hi\n");
+ *     conn.close();
+ *   }
+ * });
+ * await using client = await AsyncSocket.connect({
+ *   hostname: "127.0.0.1",
+ *   port: server.localAddr.port,
+ * });
+ * console.log(await client.readLine()); // "hi"
+ * server.close();
+ * await handler.finish();
+ * ```
+ */
+export class AsyncServer<A extends Deno.Addr = Deno.Addr>
+  implements AsyncDisposable, AsyncIterable<AsyncSocket<A>> {
+  #listener: Deno.Listener;
+  #options: SocketOptions;
+  #scheduler: Scheduler;
+  #waiters = new WaitQueue();
+  #ready: Deno.Conn[] = [];
+  #accepting = false;
+  #acceptOp: Promise<void> | null = null;
+  #closed = false;
+
+  /**
+   * Wraps a listener you already have. The server owns it from now on.
+   *
+   * @param listener from `Deno.listen` or `Deno.listenTls`
+   * @param options socket options for accepted connections, owning scheduler
+   */
+  constructor(listener: Deno.Listener, options?: SocketOptions) {
+    this.#listener = listener;
+    this.#options = { ...options };
+    this.#scheduler = options?.scheduler ?? currentTask()?.scheduler ?? Scheduler.default();
+    this.#options.scheduler = this.#scheduler;
+    this.#scheduler.adopt(this);
+  }
+
+  /**
+   * Listens on TCP (optionally TLS) or a Unix socket.
+   *
+   * @example
+   * ```ts
+   * import { AsyncServer } from "@denocos/denocos/io";
+   *
+   * await using server = AsyncServer.listen({ hostname: "127.0.0.1", port: 0 });
+   * console.log(server.localAddr.hostname); // "127.0.0.1"
+   * ```
+   */
+  static listen(options: TcpListenOptions): AsyncServer<Deno.NetAddr>;
+  /** Listens on a Unix domain socket. */
+  static listen(options: UnixListenOptions): AsyncServer<Deno.UnixAddr>;
+  static listen(options: ListenOptions): AsyncServer;
+  static listen(options: ListenOptions): AsyncServer {
+    if (options === null || typeof options !== "object") {
+      throw new TypeError("listen: options must be an object");
+    }
+    let listener: Deno.Listener;
+    if (options.transport === "unix") {
+      listener = Deno.listen({ transport: "unix", path: options.path });
+    } else if (options.transport === undefined || options.transport === "tcp") {
+      const base = {
+        hostname: options.hostname,
+        port: options.port ?? 0,
+        tcpBacklog: options.backlog,
+      };
+      listener = options.tls === undefined
+        ? Deno.listen({ ...base, transport: "tcp" })
+        : Deno.listenTls({ ...base, ...options.tls, transport: "tcp" });
+    } else {
+      throw new TypeError(
+        `listen: unknown transport '${(options as { transport: string }).transport}'`,
+      );
+    }
+    return new AsyncServer(listener, options);
+  }
+
+  /** The address the server listens on. */
+  get localAddr(): A {
+    return this.#listener.addr as A;
+  }
+
+  /** Whether `close` was called. */
+  get closed(): boolean {
+    return this.#closed;
+  }
+
+  /**
+   * Resolves the next connection. Rejects with `ConnectionClosed` once the
+   * server is closed, `TimeoutError` on timeout.
+   *
+   * @example
+   * ```ts ignore
+   * const conn = await server.accept({ timeout: 10_000 });
+   * ```
+   */
+  accept(options?: WaitOptions): Promise<AsyncSocket<A>> {
+    const task = currentTask();
+    const err = pendingError(task);
+    if (err !== undefined) return Promise.reject(err);
+    if (this.#closed) return Promise.reject(new ConnectionClosed("server is closed"));
+    if (this.#ready.length > 0 && this.#waiters.length === 0) {
+      return Promise.resolve(this.#wrap(this.#ready.shift()!));
+    }
+    const p = park<AsyncSocket<A>>(this.#waiters, task, options, TIMEOUT_REJECTS);
+    if (!this.#accepting && this.#waiters.length > 0) this.#startAccept();
+    return p;
+  }
+
+  /** Accepts connections until the server is closed. */
+  async *[Symbol.asyncIterator](): AsyncIterator<AsyncSocket<A>> {
+    for (;;) {
+      let conn: AsyncSocket<A>;
+      try {
+        conn = await this.accept();
+      } catch (e) {
+        if (this.#closed && e instanceof ConnectionClosed) return;
+        throw e;
+      }
+      yield conn;
+    }
+  }
+
+  /**
+   * Stops listening. Waiting `accept`s reject with `ConnectionClosed` (a
+   * `for await` loop ends); connections already accepted stay open.
+   *
+   * @example
+   * ```ts ignore
+   * server.close();
+   * ```
+   */
+  close(): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    this.#scheduler.disown(this);
+    this.#waiters.failAll(new ConnectionClosed("server is closed"));
+    for (const c of this.#ready.splice(0)) closeQuietly(c);
+    closeQuietly(this.#listener);
+  }
+
+  /** Closes the server and waits until its outstanding accept has ended. */
+  async [Symbol.asyncDispose](): Promise<void> {
+    this.close();
+    await this.#acceptOp;
+  }
+
+  #wrap(conn: Deno.Conn): AsyncSocket<A> {
+    return new AsyncSocket<A>(conn, this.#options);
+  }
+
+  #startAccept(): void {
+    this.#accepting = true;
+    this.#acceptOp = this.#listener.accept().then(this.#onAccept, this.#onError);
+  }
+
+  #onAccept = (conn: Deno.Conn): void => {
+    this.#accepting = false;
+    if (this.#closed) {
+      closeQuietly(conn);
+      return;
+    }
+    const w = this.#waiters.shift();
+    if (w === null) this.#ready.push(conn);
+    else w.settle(this.#wrap(conn));
+    if (this.#waiters.length > 0) this.#startAccept();
+  };
+
+  #onError = (e: unknown): void => {
+    this.#accepting = false;
+    if (this.#closed) return;
+    // A failed accept (say, too many open files) fails one caller; the next
+    // accept tries again.
+    this.#waiters.shift()?.fail(e);
+    if (this.#waiters.length > 0) this.#startAccept();
+  };
+}
+
+function closeQuietly(c: { close(): void }): void {
+  try {
+    c.close();
+  } catch { /* already closed */ }
+}

@@ -1,0 +1,219 @@
+/**
+ * The Worker script behind `AsyncThreadPool`; not meant to be imported.
+ *
+ * Protocol (one pool, one Worker):
+ * - main → Worker, first: `{ cells: SharedArrayBuffer, mask }`; the Worker
+ *   answers `[READY, 0, null]`.
+ * - main → Worker, then: `[defs, seq, fnId, args, seq, fnId, args, …]`, a
+ *   batch of jobs. `defs` (or `null`) is `[fnId, def, …]`: each `def` is a
+ *   function's source text or `[moduleUrl, exportName]`, sent once per
+ *   Worker and cached here by id.
+ * - Worker → main: `[seq, status, value]` per job, in order, as each ends.
+ *   Control messages have a negative first element (`READY`, `CRASH`,
+ *   `CLOSING`).
+ *
+ * Every job has a cell in the shared `Int32Array` holding
+ * `(seq << 2) | state`. The main side writes `PENDING` when it sends the
+ * job; this side moves it to `STARTED` with a compare-and-swap before
+ * running it, and to `DONE` before answering. The main side can take back
+ * a job that has not started (cancelled, or moved to an idle Worker) with
+ * the opposite compare-and-swap, so a job runs at most once and the main
+ * side always knows whether a job is running when it must terminate this
+ * Worker. Jobs run one at a time, in order; a job returning a promise is
+ * awaited before the next one starts.
+ *
+ * @module
+ */
+
+interface WorkerScope {
+  onmessage: ((e: MessageEvent) => void) | null;
+  postMessage(message: unknown): void;
+  close(): void;
+  addEventListener(type: "error", listener: (e: ErrorEvent) => void): void;
+  addEventListener(
+    type: "unhandledrejection",
+    listener: (e: PromiseRejectionEvent) => void,
+  ): void;
+}
+
+type Job = (...args: unknown[]) => unknown;
+
+const scope = globalThis as unknown as WorkerScope;
+
+const PENDING = 1, STARTED = 2, DONE = 3;
+const READY = -1, CRASH = -2, CLOSING = -3;
+const OK = 0, ERROR = 1, THROWN = 2;
+
+let cells: Int32Array<ArrayBufferLike> = new Int32Array(1);
+let mask = 0;
+/** Compiled functions (or their pending definitions) by id. */
+const fns: unknown[] = [];
+/** Flat queue of `seq, fnId, args` triples. */
+const queue: unknown[] = [];
+let head = 0;
+let draining = false;
+let closing = false;
+
+function tag(seq: number, state: number): number {
+  return ((seq & 0x1fffffff) << 2) | state;
+}
+
+/** Compiles a function's source text in the global scope. */
+function compile(src: string): Job {
+  try {
+    return new Function(`return (${src}\n);`)() as Job;
+  } catch (e) {
+    if (!(e instanceof SyntaxError)) throw e;
+    // Method shorthand (`name(x) { … }`) is only valid inside an object.
+    let holder: Record<string, unknown>;
+    try {
+      holder = new Function(`return ({${src}\n});`)() as Record<string, unknown>;
+    } catch {
+      throw new SyntaxError(`cannot compile the job's function: ${e.message}`);
+    }
+    const fn = Object.values(holder)[0];
+    if (typeof fn !== "function") throw e;
+    return fn as Job;
+  }
+}
+
+/** The function with id `id`, compiling or importing it on first use. */
+async function load(id: number): Promise<Job> {
+  const def = fns[id];
+  if (typeof def === "string") return (fns[id] = compile(def)) as Job;
+  if (!Array.isArray(def)) throw new Error(`unknown function id ${id}`);
+  const [url, name] = def as [string, string];
+  let mod: Record<string, unknown>;
+  try {
+    mod = await import(url);
+  } catch (e) {
+    // Deno reports a denied import as a TypeError; say what it is.
+    if (e instanceof TypeError && /^Requires \S+ access/.test(e.message)) {
+      throw new Deno.errors.NotCapable(e.message);
+    }
+    throw e;
+  }
+  const fn = mod[name];
+  if (typeof fn !== "function") {
+    throw new TypeError(`export '${name}' of ${url} is not a function`);
+  }
+  return (fns[id] = fn) as Job;
+}
+
+/** What crosses back for a thrown value: `[status, payload]`. */
+function failure(e: unknown): [number, unknown] {
+  if (e instanceof Error || (typeof e === "object" && e !== null && "message" in e)) {
+    const err = e as { name?: unknown; message?: unknown; stack?: unknown; code?: unknown };
+    const code = typeof err.code === "string" || typeof err.code === "number"
+      ? err.code
+      : undefined;
+    return [ERROR, {
+      name: String(err.name ?? "Error"),
+      message: String(err.message ?? ""),
+      stack: typeof err.stack === "string" ? err.stack : "",
+      code,
+    }];
+  }
+  return [THROWN, e];
+}
+
+function reply(seq: number, status: number, value: unknown): void {
+  try {
+    scope.postMessage([seq, status, value]);
+  } catch (e) {
+    // The value cannot be cloned (a function, a class instance with private state…).
+    const [s, v] = failure(e);
+    try {
+      scope.postMessage([seq, s, v]);
+    } catch {
+      scope.postMessage([seq, ERROR, { name: "DataCloneError", message: String(e), stack: "" }]);
+    }
+  }
+}
+
+function isThenable(v: unknown): v is PromiseLike<unknown> {
+  return v !== null && (typeof v === "object" || typeof v === "function") &&
+    typeof (v as { then?: unknown }).then === "function";
+}
+
+async function drain(): Promise<void> {
+  draining = true;
+  while (head < queue.length && !closing) {
+    const seq = queue[head] as number;
+    const id = queue[head + 1] as number;
+    const args = queue[head + 2] as unknown[];
+    queue[head + 2] = undefined;
+    head += 3;
+    const idx = seq & mask;
+    const pending = tag(seq, PENDING);
+    // Taken back by the main side (cancelled or moved): skip it.
+    if (Atomics.compareExchange(cells, idx, pending, tag(seq, STARTED)) !== pending) continue;
+    let status = OK;
+    let value: unknown;
+    try {
+      let fn = fns[id];
+      if (typeof fn !== "function") fn = await load(id);
+      value = (fn as Job).apply(undefined, args);
+      if (isThenable(value)) value = await value;
+    } catch (e) {
+      [status, value] = failure(e);
+    }
+    if (closing) break;
+    Atomics.store(cells, idx, tag(seq, DONE));
+    reply(seq, status, value);
+  }
+  if (head >= queue.length) {
+    queue.length = 0;
+    head = 0;
+  } else if (head > 3072) {
+    queue.splice(0, head);
+    head = 0;
+  }
+  draining = false;
+}
+
+/** Tells the main side this Worker is going away, once; later jobs are not started. */
+function goingAway(kind: number, reason: unknown): void {
+  if (closing) return;
+  closing = true;
+  try {
+    scope.postMessage([kind, 0, failure(reason)[1]]);
+  } catch {
+    scope.postMessage([kind, 0, { name: "Error", message: String(reason), stack: "" }]);
+  }
+}
+
+scope.addEventListener("error", (e) => {
+  goingAway(CRASH, e.error instanceof Error ? e.error : new Error(e.message));
+});
+scope.addEventListener("unhandledrejection", (e) => {
+  goingAway(CRASH, e.reason);
+});
+const realClose = scope.close;
+scope.close = () => {
+  goingAway(CLOSING, new Error("the job closed its Worker (close())"));
+  realClose.call(scope);
+};
+const realExit = Deno.exit;
+Deno.exit = ((code?: number) => {
+  goingAway(CLOSING, new Error(`the job closed its Worker (Deno.exit(${code ?? ""}))`));
+  return realExit(code);
+}) as typeof Deno.exit;
+
+scope.onmessage = (e: MessageEvent) => {
+  const d = e.data;
+  if (!Array.isArray(d)) {
+    cells = new Int32Array(d.cells as SharedArrayBuffer);
+    mask = d.mask as number;
+    scope.postMessage([READY, 0, null]);
+    return;
+  }
+  const defs = d[0] as unknown[] | null;
+  if (defs !== null) {
+    for (let i = 0; i < defs.length; i += 2) {
+      fns[defs[i] as number] = defs[i + 1];
+    }
+  }
+  for (let i = 1; i < d.length; i++) queue.push(d[i]);
+  if (!draining) drain();
+};

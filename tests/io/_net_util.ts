@@ -1,0 +1,138 @@
+/**
+ * Helpers shared by the socket, TLS and datagram tests.
+ *
+ * @module
+ */
+import { type AsyncServer, AsyncSocket, Scheduler, type SocketOptions } from "../../mod.ts";
+
+/** How long a wait that must succeed may take before the test fails (never a timing assertion). */
+export const LIMIT = 10_000;
+
+export const enc = new TextEncoder();
+export const dec = new TextDecoder();
+
+/**
+ * Runs `fn` with a fresh scheduler, then terminates and finishes it, which
+ * also closes every socket and server it still owns: a failing test leaks
+ * nothing.
+ */
+export async function withScheduler(fn: (s: Scheduler) => Promise<void>): Promise<void> {
+  const s = new Scheduler();
+  try {
+    await fn(s);
+  } finally {
+    await s.terminate();
+    await s.finish();
+  }
+}
+
+/** A connected pair over TCP on 127.0.0.1: `[client, server side]`, owned by `s`. */
+export async function tcpPair(
+  s: Scheduler,
+  options: SocketOptions = {},
+): Promise<[AsyncSocket<Deno.NetAddr>, AsyncSocket<Deno.NetAddr>, AsyncServer<Deno.NetAddr>]> {
+  const server = AsyncSocket.listen({ hostname: "127.0.0.1", port: 0, scheduler: s, ...options });
+  const accepted = server.accept({ timeout: LIMIT });
+  const client = await AsyncSocket.connect({
+    hostname: "127.0.0.1",
+    port: server.localAddr.port,
+    scheduler: s,
+    timeout: LIMIT,
+    ...options,
+  });
+  return [client, await accepted, server];
+}
+
+/** `n` bytes counting up from `seed` (mod 256), to check that nothing is lost or reordered. */
+export function pattern(n: number, seed = 0): Uint8Array {
+  const b = new Uint8Array(n);
+  for (let i = 0; i < n; i++) b[i] = (seed + i) & 255;
+  return b;
+}
+
+/** A 4-byte big-endian length prefix followed by `payload`, as `sendMsg` frames it. */
+export function frame(payload: Uint8Array): Uint8Array {
+  const f = new Uint8Array(4 + payload.length);
+  new DataView(f.buffer).setUint32(0, payload.length);
+  f.set(payload, 4);
+  return f;
+}
+
+/**
+ * A fake `Deno.Conn` whose reads are fed by the test, so the exact way bytes
+ * arrive (a frame split anywhere) is deterministic.
+ */
+export class FakeConn implements Partial<Deno.Conn> {
+  #chunks: (Uint8Array | null)[] = [];
+  #pending:
+    | { buf: Uint8Array; resolve: (n: number | null) => void; reject: (e: unknown) => void }
+    | null = null;
+  written: Uint8Array[] = [];
+  closedCount = 0;
+  reads = 0;
+  readonly localAddr: Deno.NetAddr = { transport: "tcp", hostname: "127.0.0.1", port: 1 };
+  readonly remoteAddr: Deno.NetAddr = { transport: "tcp", hostname: "127.0.0.1", port: 2 };
+
+  /** Whether a read is waiting for `feed`. */
+  get reading(): boolean {
+    return this.#pending !== null;
+  }
+
+  /** Delivers `bytes` (or end of stream for `null`) to the pending read, or queues it. */
+  feed(bytes: Uint8Array | null): void {
+    this.#chunks.push(bytes);
+    this.#serve();
+  }
+
+  read(buf: Uint8Array): Promise<number | null> {
+    this.reads++;
+    return new Promise((resolve, reject) => {
+      this.#pending = { buf, resolve, reject };
+      this.#serve();
+    });
+  }
+
+  write(bytes: Uint8Array): Promise<number> {
+    this.written.push(bytes.slice());
+    return Promise.resolve(bytes.length);
+  }
+
+  closeWrite(): Promise<void> {
+    return Promise.resolve();
+  }
+
+  close(): void {
+    this.closedCount++;
+    const p = this.#pending;
+    this.#pending = null;
+    p?.reject(new Deno.errors.BadResource("closed"));
+  }
+
+  #serve(): void {
+    const p = this.#pending;
+    if (p === null || this.#chunks.length === 0) return;
+    const c = this.#chunks[0];
+    if (c === null) {
+      this.#pending = null;
+      p.resolve(null);
+      return;
+    }
+    const n = Math.min(c.length, p.buf.length);
+    p.buf.set(c.subarray(0, n));
+    if (n === c.length) this.#chunks.shift();
+    else this.#chunks[0] = c.subarray(n);
+    this.#pending = null;
+    p.resolve(n);
+  }
+}
+
+/** Wraps a `FakeConn` in an `AsyncSocket` owned by `s`. */
+export function fakeSocket(s: Scheduler, options: SocketOptions = {}): [AsyncSocket, FakeConn] {
+  const conn = new FakeConn();
+  return [new AsyncSocket(conn as unknown as Deno.Conn, { scheduler: s, ...options }), conn];
+}
+
+/** Resolves after pending microtasks and one macrotask turn have run (lets settled promises propagate). */
+export function flush(): Promise<void> {
+  return new Promise((r) => setTimeout(r, 0));
+}

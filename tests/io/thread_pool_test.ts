@@ -1,0 +1,393 @@
+/**
+ * `AsyncThreadPool` with real Workers: results, errors, crashes, hangs,
+ * cancellation, permissions, modules, close.
+ *
+ * Jobs that must be running (or blocked) before the test goes on say so
+ * through a `SharedArrayBuffer`: the test waits on it with
+ * `Atomics.waitAsync`, never by sleeping.
+ *
+ * @module
+ */
+import assert from "node:assert/strict";
+import {
+  AsyncThreadPool,
+  PoolClosed,
+  Scheduler,
+  spawn,
+  TaskTerminated,
+  TimeoutError,
+  WorkerCrashed,
+  WorkerJobError,
+} from "../../mod.ts";
+
+const LIMIT = 10_000;
+const MODULE = new URL("./fixtures/thread_pool_module.ts", import.meta.url);
+
+/** Runs `fn` with a fresh pool that is closed afterwards, whatever happens. */
+async function withPool(
+  size: number,
+  fn: (pool: AsyncThreadPool) => Promise<void>,
+  options: ConstructorParameters<typeof AsyncThreadPool>[1] = {},
+): Promise<void> {
+  const scheduler = new Scheduler();
+  const pool = new AsyncThreadPool(size, { scheduler, ...options });
+  try {
+    await fn(pool);
+    assert.ok(await pool.join({ timeout: LIMIT }), "the pool did not become idle");
+  } finally {
+    await pool.close();
+    await scheduler.finish();
+  }
+}
+
+/** Shared flags: a job sets one, the test waits for it (and the other way round). */
+function flags(): Int32Array<SharedArrayBuffer> {
+  return new Int32Array(new SharedArrayBuffer(16));
+}
+
+/** Resolves once `f[i]` is no longer 0 (the job got there). */
+async function waitFlag(f: Int32Array<SharedArrayBuffer>, i: number): Promise<void> {
+  const r = Atomics.waitAsync(f, i, 0, LIMIT);
+  const outcome = r.async ? await r.value : r.value;
+  assert.notEqual(outcome, "timed-out", `flag ${i} was never set`);
+}
+
+/** Sets `f[i]` and wakes a job blocked on it. */
+function release(f: Int32Array<SharedArrayBuffer>, i: number): void {
+  Atomics.store(f, i, 1);
+  Atomics.notify(f, i);
+}
+
+// Job functions: shipped by source text, so each one is self-contained.
+
+/** Says it started (flag 0), then spins until its Worker is terminated. */
+const spin = (buf: SharedArrayBuffer): never => {
+  const f = new Int32Array(buf);
+  Atomics.store(f, 0, 1);
+  Atomics.notify(f, 0);
+  for (;;) Atomics.load(f, 3);
+};
+
+/** Says it started (flag 0), then blocks until the test releases flag 1. */
+const blocker = (buf: SharedArrayBuffer): string => {
+  const f = new Int32Array(buf);
+  Atomics.store(f, 0, 1);
+  Atomics.notify(f, 0);
+  Atomics.wait(f, 1, 0, 10_000);
+  return "released";
+};
+
+/** Counts its runs in flag 2. */
+const countRun = (buf: SharedArrayBuffer): number => Atomics.add(new Int32Array(buf), 2, 1) + 1;
+
+Deno.test("pool: run returns results; functions of every shape; many jobs", async () => {
+  await withPool(2, async (pool) => {
+    assert.equal(pool.size, 2);
+    assert.equal(await pool.run((a: number, b: number) => a + b, 2, 3), 5);
+    assert.equal(await pool.run((s: string) => Promise.resolve(s.toUpperCase()), "async"), "ASYNC");
+    assert.equal(
+      await pool.run(function named(xs: number[]) {
+        return xs.reduce((a, b) => a + b, 0);
+      }, [1, 2, 3]),
+      6,
+    );
+    const holder = {
+      method(x: number) {
+        return x * 10;
+      },
+    };
+    assert.equal(await pool.run(holder.method, 4), 40);
+    assert.deepEqual(
+      await pool.run(() => new Map([[1, { a: [1n] }]])),
+      new Map([[1, { a: [1n] }]]),
+    );
+    const n = 20_000;
+    const results = await Promise.all(
+      Array.from({ length: n }, (_, i) => pool.run((x: number) => x * 2, i)),
+    );
+    assert.equal(results.length, n);
+    for (let i = 0; i < n; i++) assert.equal(results[i], i * 2);
+  });
+});
+
+Deno.test("pool: errors come back typed, with the Worker's stack", async () => {
+  await withPool(1, async (pool) => {
+    const e1 = await pool.run(() => {
+      throw new TypeError("bad type");
+    }).catch((e) => e);
+    assert.ok(e1 instanceof TypeError);
+    assert.equal(e1.message, "bad type");
+    assert.match(e1.stack ?? "", /bad type/);
+
+    const e2 = await pool.run(() => {
+      class Oops extends Error {
+        code = "E_OOPS";
+        constructor(m: string) {
+          super(m);
+          this.name = "Oops";
+        }
+      }
+      throw new Oops("custom");
+    }).catch((e) => e);
+    assert.ok(e2 instanceof WorkerJobError);
+    assert.equal(e2.remoteName, "Oops");
+    assert.equal(e2.message, "custom");
+    assert.equal(e2.code, "E_OOPS");
+
+    await assert.rejects(pool.run(() => Promise.reject(new RangeError("async"))), RangeError);
+    assert.equal(
+      await pool.run(() => {
+        throw "a string";
+      }).catch((e) => e),
+      "a string",
+    );
+    // A result that cannot be cloned.
+    const e3 = await pool.run(() => () => 1).catch((e) => e);
+    assert.ok(e3 instanceof WorkerJobError);
+    assert.equal(e3.remoteName, "DataCloneError");
+    // Arguments that cannot be cloned fail their job only.
+    const good = pool.run((x: number) => x, 1);
+    const bad = assert.rejects(
+      pool.run((f: unknown) => f, () => 1),
+      (e: Error) => e.name === "DataCloneError",
+    );
+    assert.equal(await good, 1);
+    await bad;
+    // Not shippable functions.
+    await assert.rejects(pool.run(Math.max, 1, 2), TypeError);
+    await assert.rejects(pool.run(((x: number) => x).bind(null), 1), TypeError);
+    // A syntax error in the shipped source (a class is not a function to call).
+    await assert.rejects(pool.run(class {} as unknown as () => void), TypeError);
+    assert.equal(await pool.run(() => "still up"), "still up");
+  });
+});
+
+Deno.test("pool: a Worker that crashes is replaced; its job fails with WorkerCrashed", async () => {
+  await withPool(1, async (pool) => {
+    // An uncaught error in the Worker's global scope while the job runs.
+    const e1 = await pool.run(() => {
+      setTimeout(() => {
+        throw new Error("boom");
+      });
+      return new Promise(() => {});
+    }).catch((e) => e);
+    assert.ok(e1 instanceof WorkerCrashed, String(e1));
+    assert.match(e1.message, /boom/);
+    assert.equal(await pool.run(() => "after crash"), "after crash");
+
+    // self.close() and Deno.exit() inside a job.
+    const e2 = await pool.run(() => {
+      (globalThis as unknown as { close(): void }).close();
+      return 1;
+    }).catch((e) => e);
+    assert.ok(e2 instanceof WorkerCrashed, String(e2));
+    assert.match(e2.message, /close/);
+    const e3 = await pool.run(() => Deno.exit(3)).catch((e) => e);
+    assert.ok(e3 instanceof WorkerCrashed, String(e3));
+    assert.match(e3.message, /Deno\.exit/);
+
+    // A crash after the job answered costs nothing but the Worker.
+    assert.equal(
+      await pool.run(() => {
+        setTimeout(() => {
+          throw new Error("late");
+        });
+        return "answered";
+      }),
+      "answered",
+    );
+    assert.equal(
+      await pool.run(() => {
+        Promise.reject(new Error("forgotten"));
+        return "answered too";
+      }),
+      "answered too",
+    );
+    assert.equal(await pool.run(() => "after late crashes"), "after late crashes");
+  });
+});
+
+Deno.test("pool: jobs queued behind a crashing job run on the new Worker", async () => {
+  await withPool(1, async (pool) => {
+    const f = flags();
+    const crash = pool.run(() => {
+      setTimeout(() => {
+        throw new Error("boom");
+      });
+      return new Promise(() => {});
+    });
+    const after = Array.from({ length: 5 }, () => pool.run(countRun, f.buffer));
+    await assert.rejects(crash, WorkerCrashed);
+    assert.deepEqual((await Promise.all(after)).sort(), [1, 2, 3, 4, 5]);
+    assert.equal(Atomics.load(f, 2), 5); // each ran exactly once
+  });
+});
+
+Deno.test("pool: a running job cancelled by its signal: Worker replaced, queued jobs still run", async () => {
+  await withPool(1, async (pool) => {
+    const f = flags();
+    const controller = new AbortController();
+    const hung = pool.apply(spin, [f.buffer], { signal: controller.signal });
+    const queued = [pool.run(countRun, f.buffer), pool.run(countRun, f.buffer)];
+    await waitFlag(f, 0); // the spinning job runs
+    controller.abort(new Error("cancelled"));
+    await assert.rejects(hung, /cancelled/);
+    assert.deepEqual((await Promise.all(queued)).sort(), [1, 2]);
+    assert.equal(await pool.run(() => "next"), "next");
+    assert.equal(Atomics.load(f, 2), 2);
+  });
+});
+
+Deno.test("pool: a timeout cancels a running job with TimeoutError", async () => {
+  await withPool(1, async (pool) => {
+    const f = flags();
+    const hung = pool.apply(spin, [f.buffer], { timeout: 1 });
+    await assert.rejects(hung, TimeoutError);
+    assert.equal(await pool.run(() => "next"), "next");
+  });
+});
+
+Deno.test("pool: a task terminated while it waits on a job gets TaskTerminated; the job stops", async () => {
+  await withPool(1, async (pool) => {
+    const f = flags();
+    const t = spawn(async () => await pool.run(spin, f.buffer));
+    await waitFlag(f, 0);
+    t.terminate();
+    await assert.rejects(t.finish({ timeout: LIMIT }), TaskTerminated);
+    // The spinning Worker was replaced, or this would never answer.
+    const t2 = spawn(async () => await pool.run((x: number) => x + 1, 41));
+    assert.equal(await t2.finish({ timeout: LIMIT }), 42);
+  });
+});
+
+Deno.test("pool: a queued job cancelled before it starts never runs", async () => {
+  await withPool(1, async (pool) => {
+    const f = flags();
+    const block = pool.run(blocker, f.buffer);
+    const controller = new AbortController();
+    const cancelled = pool.apply(countRun, [f.buffer], { signal: controller.signal });
+    const kept = pool.run(countRun, f.buffer);
+    await waitFlag(f, 0); // the blocker runs; the others wait behind it
+    controller.abort(new Error("not wanted"));
+    await assert.rejects(cancelled, /not wanted/);
+    release(f, 1);
+    assert.equal(await block, "released");
+    assert.equal(await kept, 1);
+    assert.equal(Atomics.load(f, 2), 1); // the cancelled job never ran
+    // An already aborted signal and a zero timeout refuse at once.
+    await assert.rejects(pool.apply(countRun, [f.buffer], { signal: AbortSignal.abort() }));
+    await assert.rejects(pool.apply(countRun, [f.buffer], { timeout: 0 }), TimeoutError);
+    await assert.rejects(pool.apply(countRun, [f.buffer], { timeout: -1 }), RangeError);
+    assert.equal(Atomics.load(f, 2), 1);
+  });
+});
+
+Deno.test("pool: an idle Worker takes the jobs another one has not started", async () => {
+  await withPool(2, async (pool) => {
+    const f = flags();
+    const block = pool.run(blocker, f.buffer);
+    const others = Array.from({ length: 8 }, (_, i) => pool.run((x: number) => x, i));
+    // Some of these were sent to the blocked Worker; they finish anyway.
+    assert.deepEqual(await Promise.all(others), [0, 1, 2, 3, 4, 5, 6, 7]);
+    release(f, 1);
+    assert.equal(await block, "released");
+  });
+});
+
+Deno.test("pool: Workers have no permissions by default; a denied job leaves the pool up", async () => {
+  await withPool(1, async (pool) => {
+    await assert.rejects(
+      pool.run(() => Deno.readTextFileSync("/etc/hostname")),
+      Deno.errors.NotCapable,
+    );
+    await assert.rejects(pool.run(() => Deno.env.get("HOME")), Deno.errors.NotCapable);
+    assert.equal(await pool.run(() => "still up"), "still up");
+  });
+});
+
+Deno.test("pool: permissions are set per pool", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "denocos_pool_test_" });
+  try {
+    const file = `${dir}/data.txt`;
+    await Deno.writeTextFile(file, "visible");
+    await withPool(1, async (pool) => {
+      assert.equal(await pool.run((p: string) => Deno.readTextFileSync(p), file), "visible");
+      await assert.rejects(
+        pool.run((p: string) => Deno.writeTextFileSync(p, "no"), file),
+        Deno.errors.NotCapable,
+      );
+    }, { permissions: { read: [dir] } });
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("pool: runModule calls a module's exports", async () => {
+  await withPool(2, async (pool) => {
+    assert.equal(await pool.runModule<number>(MODULE, "square", 7), 49);
+    assert.equal(await pool.runModule<number>(MODULE.href, "slowAdd", 2, 3), 5);
+    const squares = await Promise.all(
+      Array.from({ length: 50 }, (_, i) => pool.runModule<number>(MODULE, "square", i)),
+    );
+    assert.equal(squares[49], 49 * 49);
+    await assert.rejects(pool.runModule(MODULE, "fail", "no"), RangeError);
+    await assert.rejects(pool.runModule(MODULE, "notAFunction"), TypeError);
+    await assert.rejects(pool.runModule("./relative.ts", "x"), TypeError);
+    await assert.rejects(
+      pool.applyModule(MODULE, "square", [1], { signal: AbortSignal.abort() }),
+    );
+  }, { permissions: { read: [MODULE] } });
+});
+
+Deno.test("pool: runModule without read permission for the module is denied", async () => {
+  await withPool(1, async (pool) => {
+    await assert.rejects(pool.runModule(MODULE, "square", 2), Deno.errors.NotCapable);
+    assert.equal(await pool.run(() => "still up"), "still up");
+  });
+});
+
+Deno.test("pool: close rejects queued and running jobs with PoolClosed", async () => {
+  const scheduler = new Scheduler();
+  const pool = new AsyncThreadPool(1, { scheduler });
+  const f = flags();
+  const running = pool.run(blocker, f.buffer);
+  const queued = Array.from({ length: 3 }, () => pool.run(countRun, f.buffer));
+  await waitFlag(f, 0);
+  const checks = [running, ...queued].map((p) => assert.rejects(p, PoolClosed));
+  await pool.close();
+  await Promise.all(checks);
+  assert.ok(pool.closed);
+  await assert.rejects(pool.run(() => 1), PoolClosed);
+  assert.equal(await pool.join(), true);
+  await pool.close(); // idempotent
+  await scheduler.finish();
+});
+
+Deno.test("pool: join waits for every job; the scheduler's finish() closes the pool", async () => {
+  const scheduler = new Scheduler();
+  const pool = new AsyncThreadPool(2, { scheduler });
+  let done = 0;
+  for (let i = 0; i < 100; i++) pool.run((x: number) => x, i).then(() => done++);
+  assert.equal(await pool.join({ timeout: LIMIT }), true);
+  await Promise.resolve();
+  assert.equal(done, 100);
+  assert.equal(pool.pending, 0);
+  await scheduler.finish();
+  assert.ok(pool.closed);
+});
+
+Deno.test("pool: bad sizes and options are refused", () => {
+  assert.throws(() => new AsyncThreadPool(0), RangeError);
+  assert.throws(() => new AsyncThreadPool(1.5), RangeError);
+  assert.throws(() => new AsyncThreadPool(1, { maxQueue: 0 }), RangeError);
+});
+
+Deno.test("pool: a full queue refuses more jobs", async () => {
+  await withPool(1, async (pool) => {
+    // Jobs wait in the queue until the next microtask hands them to a Worker.
+    const a = pool.run((x: number) => x, 1);
+    const b = pool.run((x: number) => x, 2);
+    await assert.rejects(pool.run((x: number) => x, 3), RangeError);
+    assert.deepEqual(await Promise.all([a, b]), [1, 2]);
+  }, { maxQueue: 2 });
+});
