@@ -3,16 +3,21 @@
  *
  * Connects to `examples/chat_server.ts`; a receiver task prints every
  * message the server relays (`recvMsg`) while the main task sends each line
- * typed on the input (`sendMsg`). `quit`, `exit` or the end of the input
+ * typed on the input (`sendMsg`). As in pycos, the input is read by a
+ * thread pool of one (a Worker doing blocking reads), so waiting for the
+ * keyboard never holds up the tasks. `quit`, `exit` or the end of the input
  * leaves the chat.
  *
  * Arguments: `[port]` (default 9801).
  *
- * Run: `npx deno run --allow-net=127.0.0.1 examples/chat_client.ts 9801`
+ * `--unstable-worker-options` and the read permission are for the pool's
+ * Worker (it runs with no permissions; reading stdin needs none).
+ *
+ * Run: `npx deno run --unstable-worker-options --allow-net=127.0.0.1 --allow-read=src/io/thread_pool_worker.ts examples/chat_client.ts 9801`
  *
  * @module
  */
-import { AsyncSocket, Scheduler, spawn, type Task } from "../mod.ts";
+import { AsyncSocket, AsyncThreadPool, Scheduler, spawn, type Task } from "../mod.ts";
 
 const decoder = new TextDecoder();
 
@@ -22,15 +27,24 @@ async function receiverProc(_task: Task, sock: AsyncSocket): Promise<void> {
   console.log("*** connection closed");
 }
 
-/** The lines typed on the input, one at a time. */
-async function* inputLines(): AsyncGenerator<string> {
+/** Runs in the pool's Worker: one blocking read of the input (`null` at its end). */
+const readInput = (): Uint8Array | null => {
+  const buf = new Uint8Array(4096);
+  const n = Deno.stdin.readSync(buf);
+  return n === null ? null : buf.subarray(0, n);
+};
+
+/** The lines typed on the input, one at a time, read through `pool`. */
+async function* inputLines(pool: AsyncThreadPool): AsyncGenerator<string> {
+  const text = new TextDecoder();
   let pending = "";
-  for await (const chunk of Deno.stdin.readable.pipeThrough(new TextDecoderStream())) {
-    pending += chunk;
+  for (let chunk; (chunk = await pool.run(readInput)) !== null;) {
+    pending += text.decode(chunk, { stream: true });
     for (let i; (i = pending.indexOf("\n")) >= 0; pending = pending.slice(i + 1)) {
       yield pending.slice(0, i).replace(/\r$/, "");
     }
   }
+  pending += text.decode();
   if (pending !== "") yield pending;
 }
 
@@ -38,7 +52,8 @@ const port = Number(Deno.args[0] ?? 9801);
 const sock = await AsyncSocket.connect({ hostname: "127.0.0.1", port, timeout: 10_000 });
 console.log(`connected to 127.0.0.1:${port} as ${sock.localAddr.hostname}:${sock.localAddr.port}`);
 const receiver = spawn(receiverProc, sock);
-for await (const line of inputLines()) {
+const pool = new AsyncThreadPool(1);
+for await (const line of inputLines(pool)) {
   const cmd = line.trim().toLowerCase();
   if (cmd === "quit" || cmd === "exit") break;
   await sock.sendMsg(line);
@@ -47,4 +62,5 @@ for await (const line of inputLines()) {
 await sock.closeWrite();
 await receiver.finish();
 sock.close();
+await pool.close();
 await Scheduler.default().finish();

@@ -7,7 +7,7 @@
  * - `runModule` calls this module's exported `fib` in a Worker.
  * - The Workers have no permissions: a job that reads a file is denied and
  *   the pool carries on.
- * - A job that never ends is cancelled by its timeout: its Worker is
+ * - A job that never answers is cancelled by its timeout: its Worker is
  *   terminated and replaced, and the next job runs on the new one.
  *
  * `--unstable-worker-options` is needed for Worker permissions; the read
@@ -69,15 +69,9 @@ async function main(): Promise<void> {
   }
 
   try {
-    await pool.apply(
-      () => {
-        for (;;) Math.random();
-      },
-      [],
-      { timeout: 200 },
-    );
+    await pool.apply(() => new Promise<never>(() => {}), [], { timeout: 200 });
   } catch (e) {
-    console.log(`endless job: ${(e as Error).name}; its Worker was replaced`);
+    console.log(`a job that never answers: ${(e as Error).name}; its Worker was replaced`);
   }
   console.log(`after that: ${await pool.run((a: number, b: number) => a * b, 6, 7)}`);
   await pool.join();

@@ -4,14 +4,20 @@
  *
  * Rows:
  * - "one process": denocos `AsyncSocket`s, a task per client and a task per
- *   server connection, server and clients in this process;
- * - "bare Deno.Conn": the same shape on raw `Deno.Conn`s and plain async
+ *   server connection, server and clients in this process; the same shape as
+ *   the bare one: each side reads into its own buffer (`recvInto`, as
+ *   `Deno.Conn.read`) and sends with `sendAll`;
+ * - "bare Deno.Conn": that shape on raw `Deno.Conn`s and plain async
  *   functions, in the same run; `ratio` = denocos / bare (the target is
- *   ≥ 0.85). The two are timed in alternating slices (denocos, bare, bare,
- *   denocos, each half the rounds, on the same connections) so a change in
- *   machine load during the run weighs on both alike;
- * - "two processes": the denocos server in a child process (this program
- *   with `--serve`), the denocos clients here.
+ *   ≥ 0.85);
+ * - "one process, recv/recvAll": as "one process" with the allocating reads
+ *   (a new array per message), for reference.
+ *
+ * These three are timed in alternating slices of half the rounds (A B C C B
+ * A, on the same connections), so a change in machine load during the run
+ * weighs on all alike.
+ * - "two processes": the denocos server (`recvInto` + `sendAll`) in a child
+ *   process (this program with `--serve`), the denocos clients here.
  *
  * Each clock runs from a slice's first send to its last echo; connecting is
  * not timed.
@@ -40,7 +46,7 @@ interface Echo {
 }
 
 /** A denocos echo server: a task per connection. */
-function denocosServer(s: Scheduler): { port: number; close(): void } {
+function denocosServer(s: Scheduler, zeroCopy: boolean): { port: number; close(): void } {
   const server = AsyncSocket.listen({
     hostname: "127.0.0.1",
     port: 0,
@@ -53,10 +59,17 @@ function denocosServer(s: Scheduler): { port: number; close(): void } {
       s.spawn(async (t) => {
         t.setDaemon();
         try {
-          for (;;) {
-            const data = await conn.recv(4096);
-            if (data.length === 0) break;
-            await conn.sendAll(data);
+          if (zeroCopy) {
+            const buf = new Uint8Array(4096);
+            for (let n; (n = await conn.recvInto(buf)) !== null;) {
+              await conn.sendAll(buf.subarray(0, n));
+            }
+          } else {
+            for (;;) {
+              const data = await conn.recv(4096);
+              if (data.length === 0) break;
+              await conn.sendAll(data);
+            }
           }
         } finally {
           conn.close();
@@ -68,7 +81,12 @@ function denocosServer(s: Scheduler): { port: number; close(): void } {
 }
 
 /** denocos clients, a task each, against `port`. */
-async function denocosClients(s: Scheduler, port: number, clients: number): Promise<Echo> {
+async function denocosClients(
+  s: Scheduler,
+  port: number,
+  clients: number,
+  zeroCopy: boolean,
+): Promise<Echo> {
   const socks: AsyncSocket[] = [];
   for (let i = 0; i < clients; i++) {
     socks.push(
@@ -76,14 +94,18 @@ async function denocosClients(s: Scheduler, port: number, clients: number): Prom
     );
   }
   const msg = new Uint8Array(SIZE).fill(42);
+  const fill = { all: true };
   return {
     async run(rounds) {
       const t0 = performance.now();
       const tasks = socks.map((sock) =>
         s.spawn(async () => {
+          const buf = new Uint8Array(SIZE);
           for (let r = 0; r < rounds; r++) {
             await sock.sendAll(msg);
-            const echo = await sock.recvAll(SIZE);
+            const echo = zeroCopy
+              ? (await sock.recvInto(buf, fill), buf)
+              : await sock.recvAll(SIZE);
             if (echo[SIZE - 1] !== 42) throw new Error("B4: bad echo");
           }
         })
@@ -98,10 +120,10 @@ async function denocosClients(s: Scheduler, port: number, clients: number): Prom
 }
 
 /** The denocos shape in this process. */
-async function denocos(clients: number): Promise<Echo> {
+async function denocos(clients: number, zeroCopy: boolean): Promise<Echo> {
   const s = new Scheduler();
-  const server = denocosServer(s);
-  const echo = await denocosClients(s, server.port, clients);
+  const server = denocosServer(s, zeroCopy);
+  const echo = await denocosClients(s, server.port, clients, zeroCopy);
   return {
     run: echo.run,
     async close() {
@@ -185,7 +207,7 @@ async function twoProcesses(clients: number, rounds: number): Promise<number> {
   }
   const s = new Scheduler();
   try {
-    const echo = await denocosClients(s, Number(first.trim()), clients);
+    const echo = await denocosClients(s, Number(first.trim()), clients, true);
     await echo.run(Math.min(rounds, 100)); // warm-up
     const seconds = await echo.run(rounds);
     await echo.close();
@@ -201,36 +223,53 @@ async function twoProcesses(clients: number, rounds: number): Promise<number> {
 if (Deno.args.includes("--serve")) {
   // The server half of "two processes": print the port, serve until stdin ends.
   const s = new Scheduler();
-  const server = denocosServer(s);
+  const server = denocosServer(s, true);
   console.log(server.port);
   for await (const _ of Deno.stdin.readable) { /* wait for the end of input */ }
   server.close();
   await s.finish();
 } else {
-  const ours = await denocos(CLIENTS);
+  const ours = await denocos(CLIENTS, true);
   const raw = await bare(CLIENTS);
-  // Warm-up, so neither side pays for compilation inside its timed slices.
-  await ours.run(100);
-  await raw.run(100);
+  const views = await denocos(CLIENTS, false);
+  // Warm-up, so nobody pays for compilation inside its timed slices.
+  for (const e of [ours, raw, views]) await e.run(100);
+  // Timed in slices of half the rounds, in the order A B C C B A.
   const half = Math.max(1, Math.floor(ROUNDS / 2));
   let oursSeconds = await ours.run(half);
   let rawSeconds = await raw.run(half);
+  let viewsSeconds = await views.run(half);
+  viewsSeconds += await views.run(ROUNDS - half);
   rawSeconds += await raw.run(ROUNDS - half);
   oursSeconds += await ours.run(ROUNDS - half);
-  await ours.close();
-  await raw.close();
-  const oursRate = (CLIENTS * ROUNDS) / oursSeconds;
-  const rawRate = (CLIENTS * ROUNDS) / rawSeconds;
+  for (const e of [ours, raw, views]) await e.close();
+  const rate = (seconds: number): number => (CLIENTS * ROUNDS) / seconds;
   const common = { unit: "rt/s", clients: CLIENTS, rounds: ROUNDS, bytes: SIZE };
   emit({
     row: "one process",
-    value: oursRate,
+    value: rate(oursSeconds),
     pycos: "12.1k",
     target: "≥ 48k",
     ...common,
-    ratio: oursRate / rawRate,
+    ratio: rawSeconds / oursSeconds,
+    api: "recvInto + sendAll",
   });
-  emit({ row: "bare Deno.Conn", value: rawRate, pycos: "—", target: "reference", ...common });
+  emit({
+    row: "bare Deno.Conn",
+    value: rate(rawSeconds),
+    pycos: "—",
+    target: "reference",
+    ...common,
+  });
+  emit({
+    row: "one process, recv/recvAll",
+    value: rate(viewsSeconds),
+    pycos: "12.1k",
+    target: "—",
+    ...common,
+    ratio: rawSeconds / viewsSeconds,
+    api: "recv/recvAll (a new array per message) + sendAll",
+  });
   emit({
     row: "two processes",
     value: await twoProcesses(CLIENTS, ROUNDS),

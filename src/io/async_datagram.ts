@@ -91,7 +91,7 @@ const CHUNK = 256 * 1024;
  * console.log(new TextDecoder().decode(data), remoteAddr.port === a.localAddr.port); // ping true
  * ```
  */
-export class AsyncDatagram implements AsyncDisposable, AsyncIterable<Datagram> {
+export class AsyncDatagram implements Disposable, AsyncDisposable, AsyncIterable<Datagram> {
   #conn: Deno.DatagramConn;
   #scheduler: Scheduler;
   #max: number;

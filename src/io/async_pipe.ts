@@ -184,7 +184,7 @@ class Stage {
       } catch { /* it exited meanwhile */ }
     }
     this.stdinClosed = true;
-    this.writer?.abort().catch(ignore);
+    this.writer?.abort(new Deno.errors.BadResource("the pipe is closed")).catch(ignore);
     this.stdout?.close();
     this.stderr?.close();
     const cancels = [this.#outReader?.cancel(), this.#errReader?.cancel()];

@@ -115,7 +115,7 @@ export type ListenOptions = TcpListenOptions | UnixListenOptions;
  * ```
  */
 export class AsyncServer<A extends Deno.Addr = Deno.Addr>
-  implements AsyncDisposable, AsyncIterable<AsyncSocket<A>> {
+  implements Disposable, AsyncDisposable, AsyncIterable<AsyncSocket<A>> {
   #listener: Deno.Listener;
   #options: SocketOptions;
   #scheduler: Scheduler;
@@ -240,6 +240,11 @@ export class AsyncServer<A extends Deno.Addr = Deno.Addr>
     this.#waiters.failAll(new ConnectionClosed("server is closed"));
     for (const c of this.#ready.splice(0)) closeQuietly(c);
     closeQuietly(this.#listener);
+  }
+
+  /** Same as `close` (for `using`); `await using` also waits for the pending accept to end. */
+  [Symbol.dispose](): void {
+    this.close();
   }
 
   /** Closes the server and waits until its outstanding accept has ended. */

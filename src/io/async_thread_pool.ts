@@ -214,7 +214,11 @@ function describeRemote(info: unknown): string {
  *   / `applyModule` take `{ timeout, signal }`. Giving up on a job cancels
  *   it: a queued job is removed and never runs; a running one has its
  *   Worker terminated and replaced (the other jobs sent to that Worker run
- *   on the new one).
+ *   on the new one). Deno 2.9 stops a terminated Worker only when it
+ *   returns to its event loop: one stuck in a synchronous loop keeps its
+ *   thread busy (and keeps the process from exiting by itself) until the
+ *   loop ends, although the pool has moved on. Long computations that may
+ *   be cancelled should `await` now and then.
  * - A Worker that dies (uncaught error or unhandled rejection in its global
  *   scope, `self.close()`, `Deno.exit()`) is replaced; the job it was
  *   running fails with `WorkerCrashed`, jobs it had not started run

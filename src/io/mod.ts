@@ -10,6 +10,7 @@ export {
   DEFAULT_MAX_LINE_LENGTH,
   DEFAULT_MAX_MESSAGE_SIZE,
   type ReadLineOptions,
+  type RecvIntoOptions,
   type RecvMsgOptions,
   type Sendable,
   type SocketOptions,

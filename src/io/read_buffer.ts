@@ -14,16 +14,22 @@ const MIN_READ = 1024;
 const MAX_CHUNK = 256 * 1024;
 
 /**
- * An append-only byte buffer made of chunks. `space` hands out the free tail
- * of the current chunk for a read to fill, `commit` records what it filled,
- * and the `take*` methods remove bytes from the front **as views of the
- * chunk, without copying**. Memory handed out is never written again: when a
- * chunk's tail runs short, the unread bytes move to a fresh chunk. A taken
- * array therefore keeps its chunk alive; `slice()` what you keep for long.
+ * A byte buffer made of chunks. `space` hands out free room of the current
+ * chunk for a read to fill, `commit` records what it filled, and bytes leave
+ * from the front in two ways:
+ *
+ * - `takeUpTo` / `takeExactly` return them **as views of the chunk, without
+ *   copying**. Memory handed out this way is never written again (the chunk
+ *   is append-only from then on, and unread bytes move to a fresh chunk when
+ *   its tail runs short), so a taken array stays valid; it also keeps its
+ *   chunk alive, so `slice()` what you keep for long;
+ * - `copyTo` copies them into the caller's memory; a chunk whose bytes all
+ *   left this way is reused from the start, so a reader that brings its own
+ *   memory causes no allocation at all.
  *
  * A chunk has the default size (doubling up to 256 KiB for a stream that
- * keeps filling them), or exactly the size a waiting reader needs when that
- * is larger, so a big frame is read straight into its own memory.
+ * keeps filling them), or the size a waiting reader needs when that is
+ * larger, so a big frame is read straight into memory of its own.
  *
  * @example
  * ```ts
@@ -45,6 +51,11 @@ export class ReadBuffer {
   #ab: ArrayBufferLike = EMPTY.buffer;
   #start = 0;
   #end = 0;
+  /** Memory below this offset may be referenced by views handed out. */
+  #floor = 0;
+  /** The last view `space` made, and its offset (-1: none), reused while both hold. */
+  #room: Uint8Array = EMPTY;
+  #roomAt = -1;
 
   /** @param size the default chunk size in bytes */
   constructor(size = 16384) {
@@ -67,35 +78,40 @@ export class ReadBuffer {
   }
 
   /**
-   * The free tail for a read to fill, after making sure that at least `need`
+   * The free room for a read to fill, after making sure that at least `need`
    * bytes counted from the first buffered one fit (`0`: any amount).
    */
   space(need = 0): Uint8Array {
+    let end = this.#end;
+    if (this.#start === end && end !== this.#floor) {
+      // Empty: the memory above the floor was only ever copied out, reuse it.
+      this.#start = this.#end = end = this.#floor;
+    }
     const buf = this.#buf;
-    const end = this.#end;
     const room = buf.length - end;
-    if (need === 0 && room >= this.#minRead) return new Uint8Array(this.#ab, end, room);
-    const start = this.#start;
-    const avail = end - start;
-    const size = this.#size;
-    // A big frame wants exactly its remainder (read straight into a chunk of
-    // its own size); anything else wants a useful amount of room.
+    const avail = end - this.#start;
+    // A big frame wants all of its remainder; anything else wants a useful
+    // amount of room.
     let want = need > avail ? need - avail : 0;
-    if (want < this.#minRead && need <= size) want = this.#minRead;
-    // Views are made with the constructor: cheaper than subarray().
-    if (room >= want) return new Uint8Array(this.#ab, end, room);
+    if (want < this.#minRead && need <= this.#size) want = this.#minRead;
+    if (room >= want) {
+      if (this.#roomAt === end) return this.#room;
+      this.#roomAt = end;
+      // Views come from the constructor: cheaper than subarray().
+      return this.#room = new Uint8Array(this.#ab, end, room);
+    }
     // A stream that fills chunk after chunk gets bigger ones (fewer, costly,
     // buffer allocations); a quiet one keeps the default size.
     const next = this.#next;
     if (buf.length >= next && next < MAX_CHUNK) this.#next = next * 2;
     const cap = need > next ? need : avail + next;
     const fresh = new Uint8Array(cap);
-    if (avail > 0) fresh.set(new Uint8Array(this.#ab, start, avail));
+    if (avail > 0) fresh.set(new Uint8Array(this.#ab, this.#start, avail));
     this.#buf = fresh;
     this.#ab = fresh.buffer;
-    this.#start = 0;
-    this.#end = avail;
-    return new Uint8Array(fresh.buffer, avail, cap - avail);
+    this.#start = this.#floor = 0;
+    this.#end = this.#roomAt = avail;
+    return this.#room = new Uint8Array(this.#ab, avail, cap - avail);
   }
 
   /** Records that the last `space` got `n` bytes. */
@@ -103,17 +119,47 @@ export class ReadBuffer {
     this.#end += n;
   }
 
-  /** Removes and returns up to `max` bytes, or `null` when empty. */
+  /** Removes and returns up to `max` bytes (a view), or `null` when empty. */
   takeUpTo(max: number): Uint8Array | null {
     const avail = this.#end - this.#start;
     if (avail === 0) return null;
     return this.#take(avail < max ? avail : max);
   }
 
-  /** Removes and returns exactly `n` bytes, or `null` when fewer are buffered. */
+  /** Removes and returns exactly `n` bytes (a view), or `null` when fewer are buffered. */
   takeExactly(n: number): Uint8Array | null {
     if (this.#end - this.#start < n) return null;
     return this.#take(n);
+  }
+
+  /**
+   * Copies up to `dst.length` bytes into `dst` and removes them; returns how
+   * many (0 when empty).
+   */
+  copyTo(dst: Uint8Array): number {
+    const s = this.#start;
+    const avail = this.#end - s;
+    const n = avail < dst.length ? avail : dst.length;
+    if (n === 0) return 0;
+    const buf = this.#buf;
+    if (n <= 32) {
+      // A loop beats set() and its temporary view for a few bytes.
+      for (let i = 0; i < n; i++) dst[i] = buf[s + i];
+    } else {
+      dst.set(new Uint8Array(this.#ab, s, n));
+    }
+    this.#start = s + n;
+    return n;
+  }
+
+  /**
+   * A view of the first `n` buffered bytes (at most what is buffered),
+   * without removing them, for a caller that reads it at once and keeps
+   * nothing (say, to decode a line before `skip`).
+   */
+  peek(n: number): Uint8Array {
+    const avail = this.#end - this.#start;
+    return new Uint8Array(this.#ab, this.#start, n < avail ? n : avail);
   }
 
   /** Drops `n` buffered bytes (at most what is buffered). */
@@ -142,14 +188,15 @@ export class ReadBuffer {
 
   /** Empties the buffer and drops its memory. */
   clear(): void {
-    this.#buf = EMPTY;
+    this.#buf = this.#room = EMPTY;
     this.#ab = EMPTY.buffer;
-    this.#start = this.#end = 0;
+    this.#start = this.#end = this.#floor = 0;
+    this.#roomAt = -1;
   }
 
   #take(n: number): Uint8Array {
     const s = this.#start;
-    this.#start = s + n;
+    this.#start = this.#floor = s + n;
     return new Uint8Array(this.#ab, s, n);
   }
 }

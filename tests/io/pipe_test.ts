@@ -251,3 +251,21 @@ Deno.test("pipe: a terminated task's communicate leaves the output for the next 
     await sh.close();
   });
 });
+
+Deno.test("pipe: a write blocked on a full pipe: terminate interrupts the wait, close ends the write", async () => {
+  await withScheduler(async (scheduler) => {
+    // `sleep` never reads its stdin: a big write stays blocked.
+    const sleeper = AsyncPipe.spawn("sleep", ["60"], { scheduler });
+    const parked = new Event();
+    const writer = scheduler.spawn(async () => {
+      parked.set();
+      return await sleeper.write(new Uint8Array(4 << 20));
+    });
+    await parked.wait({ timeout: LIMIT });
+    writer.terminate();
+    await assert.rejects(writer.finish({ timeout: LIMIT }), TaskTerminated);
+    const blocked = assert.rejects(sleeper.write("more"), Deno.errors.BadResource);
+    await sleeper.close();
+    await blocked;
+  });
+});

@@ -114,6 +114,83 @@ Deno.test("recvAll: exactly n bytes across many writes; a short stream rejects w
   });
 });
 
+Deno.test("recvInto: copies into the caller's memory; all fills it; null at the end", async () => {
+  await withScheduler(async (s) => {
+    const [client, conn] = await tcpPair(s);
+    const buf = new Uint8Array(8);
+    await client.sendAll("abc");
+    assert.equal(await conn.recvInto(buf, { timeout: LIMIT }), 3);
+    assert.equal(dec.decode(buf.subarray(0, 3)), "abc");
+    assert.equal(await conn.recvInto(new Uint8Array(0)), 0);
+    await assert.rejects(conn.recvInto("x" as unknown as Uint8Array), TypeError);
+    // all: waits until the whole buffer can be filled.
+    const filling = conn.recvInto(buf, { all: true, timeout: LIMIT });
+    await client.sendAll("12345");
+    await client.sendAll("678xy");
+    assert.equal(await filling, 8);
+    assert.equal(dec.decode(buf), "12345678");
+    // Up to the buffer's length from what is buffered.
+    const two = new Uint8Array(1);
+    assert.equal(await conn.recvInto(two), 1);
+    assert.equal(dec.decode(two), "x");
+    await client.closeWrite();
+    const err = await conn.recvInto(new Uint8Array(4), { all: true }).catch((e) => e);
+    assert.ok(err instanceof ConnectionClosed);
+    assert.match(err.message, /after 1 of 4 bytes/);
+    assert.equal(await conn.recvInto(buf), 1); // "y" stayed buffered
+    assert.equal(await conn.recvInto(buf), null);
+  });
+});
+
+Deno.test("recvInto: an interrupted call leaves the buffer alone and loses nothing", async () => {
+  await withScheduler(async (s) => {
+    const [client, conn] = await tcpPair(s);
+    const buf = new Uint8Array(16).fill(0xee);
+    const waiting = new Event();
+    const victim = s.spawn(async () => {
+      waiting.set();
+      return await conn.recvInto(buf);
+    });
+    await waiting.wait();
+    victim.terminate();
+    await assert.rejects(victim.finish({ timeout: LIMIT }), TaskTerminated);
+    await client.sendAll("later");
+    const mine = new Uint8Array(16);
+    assert.equal(await conn.recvInto(mine, { timeout: LIMIT }), 5);
+    assert.equal(dec.decode(mine.subarray(0, 5)), "later");
+    assert.ok(buf.every((b) => b === 0xee));
+  });
+});
+
+Deno.test("arrays from recv, recvAll and recvMsg stay intact while the socket reads on", async () => {
+  await withScheduler(async (s) => {
+    const [client, conn] = await tcpPair(s, { bufferSize: 256 });
+    const kept: [Uint8Array, Uint8Array][] = [];
+    const scratch = new Uint8Array(64);
+    for (let i = 0; i < 300; i++) {
+      const want = pattern(1 + (i % 50), i);
+      await client.sendMsg(want);
+      await client.sendAll(want);
+      let got: Uint8Array;
+      if (i % 3 === 0) got = (await conn.recvMsg({ timeout: LIMIT }))!;
+      else {
+        await conn.recvAll(4, { timeout: LIMIT });
+        if (i % 3 === 1) got = await conn.recvAll(want.length, { timeout: LIMIT });
+        else got = await conn.recv(want.length, { timeout: LIMIT });
+        while (got.length < want.length) {
+          got = new Uint8Array([...got, ...await conn.recv(want.length - got.length)]);
+        }
+      }
+      kept.push([want, got]);
+      // The raw copy goes through recvInto, whose memory is reused.
+      const raw = scratch.subarray(0, want.length);
+      assert.equal(await conn.recvInto(raw, { all: true, timeout: LIMIT }), want.length);
+      assert.deepEqual(raw, want);
+    }
+    for (const [want, got] of kept) assert.deepEqual(got, want);
+  });
+});
+
 Deno.test("recvMsg/sendMsg: framing, empty messages, strings, messages(), null at a clean end", async () => {
   await withScheduler(async (s) => {
     const [client, conn] = await tcpPair(s);
@@ -390,6 +467,20 @@ Deno.test("send writes once; sendAll and a big sendMsg survive partial writes", 
   });
 });
 
+Deno.test("a send given up on mid-way still goes out whole; one that had not started is dropped", async () => {
+  await withScheduler(async (s) => {
+    const [client, conn] = await tcpPair(s);
+    // Far more than the kernel buffers hold while nobody reads: this send blocks.
+    const big = pattern(32 * 1024 * 1024, 3);
+    await assert.rejects(client.sendAll(big, { timeout: 20 }), TimeoutError);
+    await assert.rejects(client.sendMsg("dropped", { timeout: 1 }), TimeoutError);
+    const third = client.sendMsg("third");
+    assert.deepEqual(await conn.recvAll(big.length, { timeout: LIMIT }), big);
+    await third;
+    assert.equal(dec.decode((await conn.recvMsg({ timeout: LIMIT }))!), "third");
+  });
+});
+
 Deno.test("readLine: LF and CRLF, keepEnd, a last line without newline, null at the end, too long", async () => {
   await withScheduler(async (s) => {
     const [client, conn] = await tcpPair(s);
@@ -503,6 +594,10 @@ Deno.test("connect: refused, already aborted, and terminated while connecting", 
       TypeError,
     );
     const live = AsyncSocket.listen({ hostname: "127.0.0.1", port: 0, scheduler: s });
+    await assert.rejects(
+      AsyncSocket.connect({ hostname: "127.0.0.1", port: live.localAddr.port, maxMessageSize: -1 }),
+      RangeError,
+    );
     const t = s.spawn(() =>
       AsyncSocket.connect({ hostname: "127.0.0.1", port: live.localAddr.port })
     );

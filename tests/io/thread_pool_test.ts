@@ -60,12 +60,18 @@ function release(f: Int32Array<SharedArrayBuffer>, i: number): void {
 
 // Job functions: shipped by source text, so each one is self-contained.
 
-/** Says it started (flag 0), then spins until its Worker is terminated. */
-const spin = (buf: SharedArrayBuffer): never => {
+/**
+ * Says it started (flag 0), then spins until the test sets flag 3. Deno
+ * 2.9 cannot stop a Worker that never returns to its event loop (its
+ * thread goes on after `terminate()`), so each test ends the spin itself
+ * once it has seen the pool give up on the job and replace the Worker.
+ */
+const spin = (buf: SharedArrayBuffer): string => {
   const f = new Int32Array(buf);
   Atomics.store(f, 0, 1);
   Atomics.notify(f, 0);
-  for (;;) Atomics.load(f, 3);
+  while (Atomics.load(f, 3) === 0) Math.random();
+  return "stopped";
 };
 
 /** Says it started (flag 0), then blocks until the test releases flag 1. */
@@ -235,6 +241,26 @@ Deno.test("pool: a running job cancelled by its signal: Worker replaced, queued 
     assert.deepEqual((await Promise.all(queued)).sort(), [1, 2]);
     assert.equal(await pool.run(() => "next"), "next");
     assert.equal(Atomics.load(f, 2), 2);
+    release(f, 3);
+  });
+});
+
+Deno.test("pool: a job waiting forever is cancelled by its signal; its Worker is replaced", async () => {
+  await withPool(1, async (pool) => {
+    const f = flags();
+    const controller = new AbortController();
+    const forever = (buf: SharedArrayBuffer): Promise<never> => {
+      const flag = new Int32Array(buf);
+      Atomics.store(flag, 0, 1);
+      Atomics.notify(flag, 0);
+      return new Promise<never>(() => {});
+    };
+    const hung = pool.apply(forever, [f.buffer], { signal: controller.signal });
+    const next = pool.run((x: number) => x * 2, 21); // queued behind it, same Worker
+    await waitFlag(f, 0);
+    controller.abort(new Error("given up"));
+    await assert.rejects(hung, /given up/);
+    assert.equal(await next, 42);
   });
 });
 
@@ -244,6 +270,7 @@ Deno.test("pool: a timeout cancels a running job with TimeoutError", async () =>
     const hung = pool.apply(spin, [f.buffer], { timeout: 1 });
     await assert.rejects(hung, TimeoutError);
     assert.equal(await pool.run(() => "next"), "next");
+    release(f, 3);
   });
 });
 
@@ -257,6 +284,7 @@ Deno.test("pool: a task terminated while it waits on a job gets TaskTerminated; 
     // The spinning Worker was replaced, or this would never answer.
     const t2 = spawn(async () => await pool.run((x: number) => x + 1, 41));
     assert.equal(await t2.finish({ timeout: LIMIT }), 42);
+    release(f, 3);
   });
 });
 
@@ -356,6 +384,7 @@ Deno.test("pool: close rejects queued and running jobs with PoolClosed", async (
   const checks = [running, ...queued].map((p) => assert.rejects(p, PoolClosed));
   await pool.close();
   await Promise.all(checks);
+  release(f, 1); // the terminated blocker returns at once instead of after its timeout
   assert.ok(pool.closed);
   await assert.rejects(pool.run(() => 1), PoolClosed);
   assert.equal(await pool.join(), true);
