@@ -150,6 +150,10 @@ let onTaskError: (error: unknown) => void;
 
 let takePending: (t: Task) => unknown;
 
+// One shared promise executor for untimed self-waits instead of a closure each.
+let capturing: Task;
+let captureSelf: (resolve: (v: unknown) => void, reject: (e: unknown) => void) => void;
+
 /**
  * A lightweight task: an async function plus a mailbox, scheduled
  * cooperatively. `new Task(fn, ...args)` and `spawn(fn, ...args)` both create
@@ -185,8 +189,16 @@ export class Task<R = unknown> {
   #args: unknown[] | null;
   #state = READY;
   #mailbox: RingBuffer<unknown> | null = null;
-  /** The task's own sleep/receive wait: at most one at a time. */
+  /** What the task's own wait is: K_SLEEP, K_RECEIVE, or K_OTHER for none. */
+  #selfKind = K_OTHER;
+  /**
+   * The task's own sleep/receive wait when it has a timer or a signal. An
+   * untimed one (the common case) needs no `Waiter`: the task keeps the
+   * promise's resolve/reject itself, which saves a `Waiter` per suspended task.
+   */
   #self: Waiter | null = null;
+  #resolve: ((value: unknown) => void) | null = null;
+  #reject: ((error: unknown) => void) | null = null;
   /** Waits on other primitives (usually at most one). */
   #others: Waiter | Set<Waiter> | null = null;
   /** True when the next wait must look at terminate/throw/swap. */
@@ -271,8 +283,7 @@ export class Task<R = unknown> {
    */
   send(message: unknown): boolean {
     if (this.#state >= FINISHED) return false;
-    const w = this.#self;
-    if (w !== null && w.kind === K_RECEIVE) w.settle(message);
+    if (this.#selfKind === K_RECEIVE) this.#wake(message);
     else (this.#mailbox ??= new RingBuffer()).push(message);
     return true;
   }
@@ -306,8 +317,11 @@ export class Task<R = unknown> {
       }
       return Promise.resolve(mb.shift() as T);
     }
-    if (this.#self !== null) return Promise.reject(this.#busy());
-    return park<T>(null, this, options, options?.alarmValue as T, undefined, K_RECEIVE);
+    if (this.#selfKind !== K_OTHER) return Promise.reject(this.#busy());
+    if (options === undefined || (options.timeout === undefined && options.signal === undefined)) {
+      return this.#waitSelf(K_RECEIVE) as Promise<T>;
+    }
+    return park<T>(null, this, options, options.alarmValue as T, undefined, K_RECEIVE);
   }
 
   /**
@@ -339,12 +353,13 @@ export class Task<R = unknown> {
       if (bad !== undefined) return Promise.reject(bad);
       if (ms === 0) return yieldTurn(alarmValue as T);
     }
-    if (this.#self !== null) return Promise.reject(this.#busy());
+    if (this.#selfKind !== K_OTHER) return Promise.reject(this.#busy());
     const signal = options?.signal;
+    if (ms === undefined && signal === undefined) return this.#waitSelf(K_SLEEP) as Promise<T>;
     return park<T>(
       null,
       this,
-      ms === undefined ? (signal && { signal }) : { timeout: ms, signal },
+      ms === undefined ? { signal } : { timeout: ms, signal },
       alarmValue as T,
       undefined,
       K_SLEEP,
@@ -366,15 +381,14 @@ export class Task<R = unknown> {
    * pycos: use messages or an `Event` for wake-ups that must not be lost).
    */
   resume(value?: unknown): boolean {
-    const w = this.#self;
-    if (w === null || w.kind !== K_SLEEP) {
+    if (this.#selfKind !== K_SLEEP) {
       logger.debug("ignoring resume for task {name}: {state}", {
         name: this.name,
         state: this.state,
       });
       return false;
     }
-    w.settle(value);
+    this.#wake(value);
     return true;
   }
 
@@ -520,14 +534,51 @@ export class Task<R = unknown> {
     return new Error(`task '${this.name}' is already waiting in sleep or receive`);
   }
 
+  /** Starts an untimed sleep or receive: no `Waiter`, no closure of its own. */
+  #waitSelf(kind: number): Promise<unknown> {
+    this.#selfKind = kind;
+    this.#state = kind === K_RECEIVE ? RECEIVING : SUSPENDED;
+    capturing = this;
+    return new Promise(captureSelf);
+  }
+
+  /** Ends the task's own wait with `value`. */
+  #wake(value: unknown): void {
+    const w = this.#self;
+    if (w !== null) {
+      w.settle(value);
+      return;
+    }
+    const resolve = this.#resolve!;
+    this.#leaveSelf();
+    resolve(value);
+  }
+
+  /** Ends the task's own wait with `error`. */
+  #fail(error: unknown): void {
+    const w = this.#self;
+    if (w !== null) {
+      w.fail(error);
+      return;
+    }
+    const reject = this.#reject!;
+    this.#leaveSelf();
+    reject(error);
+  }
+
+  #leaveSelf(): void {
+    this.#selfKind = K_OTHER;
+    this.#resolve = this.#reject = null;
+    if (this.#others === null) this.#state = RUNNING;
+  }
+
   /** Rejects the current waits if terminate/throw/swap asks for it. */
   #interrupt(): void {
-    const self = this.#self;
     const others = this.#others;
-    if (self === null && others === null) return;
+    if (this.#selfKind === K_OTHER && others === null) return;
     const err = takePending(this);
     if (err === undefined) return;
-    if (self !== null) self.fail(err);
+    if (this.#selfKind !== K_OTHER) this.#fail(err);
     if (others instanceof Set) { for (const w of [...others]) w.fail(err); }
     else if (others !== null) others.fail(err);
   }
@@ -587,7 +638,12 @@ export class Task<R = unknown> {
       this.#fn = swap.fn;
       this.#args = swap.args;
       this.name = swap.fn.name || this.name;
-      this.#others = this.#self = null;
+      this.#others =
+        this.#self =
+        this.#resolve =
+        this.#reject =
+          null;
+      this.#selfKind = K_OTHER;
       this.#attention = this.#hasThrow;
       this.#state = READY;
       schedulerInternals.schedule(this.scheduler, this);
@@ -607,7 +663,12 @@ export class Task<R = unknown> {
     this.#result = result;
     this.#mailbox = null;
     this.#args = null;
-    this.#self = this.#others = null;
+    this.#self =
+      this.#others =
+      this.#resolve =
+      this.#reject =
+        null;
+    this.#selfKind = K_OTHER;
     this.#attention = false;
     this.#swap?.resolve(false);
     this.#swap = null;
@@ -628,6 +689,10 @@ export class Task<R = unknown> {
   }
 
   static {
+    captureSelf = (resolve, reject) => {
+      capturing.#resolve = resolve;
+      capturing.#reject = reject;
+    };
     startTask = (t) => taskStorage.run(t, runStart, t);
     runStart = (t) => t.#start();
     onTaskResult = (v) => taskStorage.getStore()!.#ok(v);
@@ -657,6 +722,7 @@ export class Task<R = unknown> {
       enter(t, w) {
         if (w.kind !== K_OTHER) {
           t.#self = w;
+          t.#selfKind = w.kind;
           t.#state = w.kind === K_RECEIVE ? RECEIVING : SUSPENDED;
           return;
         }
@@ -664,12 +730,14 @@ export class Task<R = unknown> {
         if (others === null) t.#others = w;
         else if (others instanceof Set) others.add(w);
         else t.#others = new Set([others, w]);
-        if (t.#self === null) t.#state = SUSPENDED;
+        if (t.#selfKind === K_OTHER) t.#state = SUSPENDED;
       },
       leave(t, w) {
         if (t.#state >= FINISHED) return;
-        if (t.#self === w) t.#self = null;
-        else {
+        if (t.#self === w) {
+          t.#self = null;
+          t.#selfKind = K_OTHER;
+        } else {
           const others = t.#others;
           if (others === w) t.#others = null;
           else if (others instanceof Set) {
@@ -677,7 +745,7 @@ export class Task<R = unknown> {
             if (others.size === 0) t.#others = null;
           }
         }
-        if (t.#self === null && t.#others === null) t.#state = RUNNING;
+        if (t.#selfKind === K_OTHER && t.#others === null) t.#state = RUNNING;
       },
       pending: (t) => takePending(t),
     });
