@@ -6,9 +6,9 @@
  * @module
  */
 import { currentTask } from "./context.ts";
-import { ChannelClosed } from "./errors.ts";
+import { ChannelClosed, MailboxFull } from "./errors.ts";
 import type { Location } from "./location.ts";
-import { timeoutError, type WaitOptions } from "./options.ts";
+import { type WaitOptions, waitOptionsError } from "./options.ts";
 import { Scheduler, schedulerInternals } from "./scheduler.ts";
 import { describe, type LocateOptions, Task } from "./task.ts";
 import { park, pendingError, WaitQueue } from "./wait.ts";
@@ -152,7 +152,7 @@ export class Channel implements Disposable {
    * create a cycle.
    */
   subscribe(subscriber: Subscriber, options?: WaitOptions): Promise<void> {
-    const bad = timeoutError(options?.timeout);
+    const bad = waitOptionsError(options);
     if (bad !== undefined) return Promise.reject(bad);
     if (this.#closed) return Promise.reject(new ChannelClosed(this.name));
     if (subscriber instanceof Task) {
@@ -183,7 +183,7 @@ export class Channel implements Disposable {
 
   /** Removes a subscriber; resolves `false` if it was not subscribed. */
   unsubscribe(subscriber: Subscriber, options?: WaitOptions): Promise<boolean> {
-    const bad = timeoutError(options?.timeout);
+    const bad = waitOptionsError(options);
     if (bad !== undefined) return Promise.reject(bad);
     if (subscriber instanceof Task) {
       const i = this.#tasks.indexOf(subscriber);
@@ -225,7 +225,7 @@ export class Channel implements Disposable {
     if (!Number.isInteger(n) || n < 0) {
       throw new RangeError(`deliver: 'n' must be a non-negative integer, got ${n}`);
     }
-    const bad = timeoutError(options?.timeout);
+    const bad = waitOptionsError(options);
     if (bad !== undefined) throw bad;
     const caller = currentTask();
     const err = pendingError(caller);
@@ -331,7 +331,17 @@ export class Channel implements Disposable {
     const tasks = this.#tasks;
     let count = 0;
     for (let i = 0; i < tasks.length; i++) {
-      if (tasks[i].send(msg)) count++;
+      try {
+        if (tasks[i].send(msg)) count++;
+      } catch (error) {
+        // One full mailbox must not cost the other subscribers the message.
+        if (!(error instanceof MailboxFull)) throw error;
+        logger.warn("channel {name}: message not queued for {task}: {error}", {
+          name: this.name,
+          task: tasks[i].name,
+          error,
+        });
+      }
     }
     if (count < tasks.length) this.#tasks = this.#tasks.filter((t) => !t.done);
     return count;

@@ -7,7 +7,7 @@ import { currentTask } from "./context.ts";
 import { LockNotHeld } from "./errors.ts";
 import { type Held, holdOf } from "./hold.ts";
 import { Lock, lockInternals } from "./lock.ts";
-import { timeoutError, type WaitOptions } from "./options.ts";
+import { type WaitOptions, waitOptionsError } from "./options.ts";
 import { RLock, rlockInternals } from "./rlock.ts";
 import { park, pendingError, WaitQueue } from "./wait.ts";
 
@@ -71,7 +71,7 @@ export class Condition {
    */
   async wait(options?: WaitOptions): Promise<boolean> {
     // Validated before the lock is released, so a bad call lets nobody in.
-    const bad = timeoutError(options?.timeout);
+    const bad = waitOptionsError(options);
     if (bad !== undefined) throw bad;
     const task = currentTask();
     const err = pendingError(task);

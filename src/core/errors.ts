@@ -174,3 +174,40 @@ export class LockNotHeld extends Error {
     this.name = "LockNotHeld";
   }
 }
+
+/**
+ * Thrown by `send` (and rejected by `deliver`) when the receiving task's
+ * mailbox already holds its scheduler's `mailboxLimit` messages. The message
+ * is not queued; everything already queued stays.
+ *
+ * @example
+ * ```ts
+ * import { MailboxFull, Scheduler } from "@denocos/denocos";
+ *
+ * const scheduler = new Scheduler({ mailboxLimit: 1 });
+ * const t = scheduler.spawn((task) => task.sleep());
+ * t.send("first");
+ * try {
+ *   t.send("second");
+ * } catch (e) {
+ *   console.log(e instanceof MailboxFull); // true
+ * }
+ * await scheduler.terminate();
+ * ```
+ */
+export class MailboxFull extends Error {
+  /** The name of the task whose mailbox is full. */
+  readonly taskName: string;
+  /** The limit that was reached. */
+  readonly limit: number;
+  /**
+   * @param taskName the receiving task's name, for the message
+   * @param limit its scheduler's mailbox limit
+   */
+  constructor(taskName: string, limit: number) {
+    super(`mailbox of task '${taskName}' is full (${limit} messages); message not queued`);
+    this.name = "MailboxFull";
+    this.taskName = taskName;
+    this.limit = limit;
+  }
+}

@@ -5,7 +5,7 @@
  */
 import { currentTask } from "./context.ts";
 import { FALSE, TRUE } from "./lock.ts";
-import { timeoutError, type WaitOptions } from "./options.ts";
+import { type WaitOptions, waitOptionsError } from "./options.ts";
 import { park, pendingError, WaitQueue } from "./wait.ts";
 
 /**
@@ -45,7 +45,7 @@ export class Event {
   /** Resolves `true` when the flag is set, `false` on timeout. */
   wait(options?: WaitOptions): Promise<boolean> {
     // Validated before the fast path, so a bad timeout is reported even when no wait is needed.
-    const bad = timeoutError(options?.timeout);
+    const bad = waitOptionsError(options);
     if (bad !== undefined) return Promise.reject(bad);
     const task = currentTask();
     const err = pendingError(task);

@@ -6,7 +6,7 @@
 import { currentTask } from "./context.ts";
 import { LockNotHeld } from "./errors.ts";
 import { type Held, holdOf } from "./hold.ts";
-import { timeoutError, type WaitOptions } from "./options.ts";
+import { type WaitOptions, waitOptionsError } from "./options.ts";
 import type { Task } from "./task.ts";
 import { park, pendingError, WaitQueue } from "./wait.ts";
 
@@ -56,7 +56,7 @@ export class Lock {
    */
   acquire(options?: WaitOptions): Promise<boolean> {
     // Validated before the fast path, so a bad timeout is reported even when no wait is needed.
-    const bad = timeoutError(options?.timeout);
+    const bad = waitOptionsError(options);
     if (bad !== undefined) return Promise.reject(bad);
     const task = currentTask();
     const err = pendingError(task);

@@ -35,6 +35,7 @@ export {
   ChannelClosed,
   HotSwap,
   LockNotHeld,
+  MailboxFull,
   TaskEnded,
   TaskTerminated,
   TimeoutError,
@@ -44,10 +45,15 @@ export type { Held } from "./hold.ts";
 export type { Location } from "./location.ts";
 export { Lock } from "./lock.ts";
 export { MonitorStatus, type MonitorStatusType } from "./monitor_status.ts";
-export { timeoutError, type WaitOptions } from "./options.ts";
+export { timeoutError, type WaitOptions, waitOptionsError } from "./options.ts";
 export { RingBuffer } from "./ring_buffer.ts";
 export { RLock } from "./rlock.ts";
-export { Scheduler, type SchedulerResource } from "./scheduler.ts";
+export {
+  DEFAULT_MAILBOX_LIMIT,
+  Scheduler,
+  type SchedulerOptions,
+  type SchedulerResource,
+} from "./scheduler.ts";
 export { Semaphore } from "./semaphore.ts";
 export {
   type LocateOptions,

@@ -40,3 +40,28 @@ export function timeoutError(timeout: unknown, what = "timeout"): RangeError | u
   }
   return undefined;
 }
+
+/**
+ * The error a wait must reject with before it does anything else: a
+ * `RangeError` for a bad timeout, or the signal's reason when the signal has
+ * already aborted. So an aborted signal stops even a wait that could be
+ * satisfied at once (a free lock, a set event, a queued message), as
+ * `fetch` does, and takes nothing.
+ *
+ * @example
+ * ```ts
+ * import { waitOptionsError } from "@denocos/denocos/core";
+ *
+ * const controller = new AbortController();
+ * controller.abort(new Error("stop"));
+ * console.log(waitOptionsError({ signal: controller.signal })); // Error: stop
+ * console.log(waitOptionsError({ timeout: 5 })); // undefined
+ * ```
+ */
+export function waitOptionsError(options: WaitOptions | undefined): unknown {
+  if (options === undefined) return undefined;
+  const bad = timeoutError(options.timeout);
+  if (bad !== undefined) return bad;
+  const signal = options.signal;
+  return signal !== undefined && signal.aborted ? signal.reason : undefined;
+}

@@ -6,7 +6,7 @@
  */
 import type { Channel } from "./channel.ts";
 import type { Location } from "./location.ts";
-import { timeoutError, type WaitOptions } from "./options.ts";
+import { timeoutError, type WaitOptions, waitOptionsError } from "./options.ts";
 import { RingBuffer } from "./ring_buffer.ts";
 import type { LocateOptions, Task, TaskFunction } from "./task.ts";
 import { currentTask } from "./context.ts";
@@ -52,11 +52,45 @@ let startTask: (t: Task) => void;
  * await scheduler.finish();
  * ```
  */
+/**
+ * Options for `new Scheduler`.
+ *
+ * @example
+ * ```ts
+ * import { Scheduler, type SchedulerOptions } from "@denocos/denocos";
+ *
+ * const options: SchedulerOptions = { mailboxLimit: 10_000 };
+ * await new Scheduler(options).finish();
+ * ```
+ */
+export interface SchedulerOptions {
+  /**
+   * The most messages a task's mailbox holds; `send` past it throws
+   * `MailboxFull` (default `DEFAULT_MAILBOX_LIMIT`, 4,194,304).
+   */
+  mailboxLimit?: number;
+}
+
+/**
+ * The default `mailboxLimit`: large enough for any burst a program means to
+ * make, small enough that a runaway sender fails instead of eating the heap.
+ *
+ * @example
+ * ```ts
+ * import { DEFAULT_MAILBOX_LIMIT, Scheduler } from "@denocos/denocos";
+ *
+ * console.log(Scheduler.default().mailboxLimit === DEFAULT_MAILBOX_LIMIT); // true
+ * ```
+ */
+export const DEFAULT_MAILBOX_LIMIT = 4_194_304;
+
 export class Scheduler implements AsyncDisposable {
   static #default: Scheduler | null = null;
 
   /** A random number that, with a task's id, names it uniquely across restarts. */
   readonly incarnation: number;
+  /** The most messages a task's mailbox holds (see `SchedulerOptions`). */
+  readonly mailboxLimit: number;
   /** This scheduler's peer address once the network is started; `null` until then. */
   location: Location | null = null;
   #nextId = 1;
@@ -70,7 +104,13 @@ export class Scheduler implements AsyncDisposable {
   #resources = new Set<SchedulerResource>();
   #finished = false;
 
-  constructor() {
+  /** @param options limits for this scheduler's tasks */
+  constructor(options?: SchedulerOptions) {
+    const limit = options?.mailboxLimit ?? DEFAULT_MAILBOX_LIMIT;
+    if (!Number.isInteger(limit) || limit < 1) {
+      throw new RangeError(`Scheduler: 'mailboxLimit' must be an integer >= 1, got ${limit}`);
+    }
+    this.mailboxLimit = limit;
     this.incarnation = (Math.random() * 0x7fffffff | 0) + 1;
   }
 
@@ -108,8 +148,8 @@ export class Scheduler implements AsyncDisposable {
    */
   join(options?: WaitOptions): Promise<boolean> {
     if (this.#nonDaemon === 0) {
-      const bad = timeoutError(options?.timeout);
-      return bad ? Promise.reject(bad) : Promise.resolve(true);
+      const bad = waitOptionsError(options);
+      return bad !== undefined ? Promise.reject(bad) : Promise.resolve(true);
     }
     const caller = currentTask();
     const err = pendingError(caller);

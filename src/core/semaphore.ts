@@ -6,7 +6,7 @@
 import { currentTask } from "./context.ts";
 import { type Held, holdOf } from "./hold.ts";
 import { TRUE } from "./lock.ts";
-import { timeoutError, type WaitOptions } from "./options.ts";
+import { type WaitOptions, waitOptionsError } from "./options.ts";
 import { park, pendingError, WaitQueue } from "./wait.ts";
 
 /**
@@ -49,7 +49,7 @@ export class Semaphore {
   /** Takes a permit, waiting FIFO if none is free; resolves `false` on timeout. */
   acquire(options?: WaitOptions): Promise<boolean> {
     // Validated before the fast path, so a bad timeout is reported even when no wait is needed.
-    const bad = timeoutError(options?.timeout);
+    const bad = waitOptionsError(options);
     if (bad !== undefined) return Promise.reject(bad);
     const task = currentTask();
     const err = pendingError(task);

@@ -11,7 +11,7 @@
  */
 import { getLogger } from "@logtape/logtape";
 import { currentTask, taskStorage } from "./context.ts";
-import { TaskEnded, TaskTerminated } from "./errors.ts";
+import { MailboxFull, TaskEnded, TaskTerminated } from "./errors.ts";
 import { HotSwap } from "./errors.ts";
 import { MonitorStatus, type MonitorStatusType } from "./monitor_status.ts";
 import type { WaitOptions } from "./options.ts";
@@ -25,7 +25,7 @@ import {
   type Waiter,
   WaitQueue,
 } from "./wait.ts";
-import { timeoutError } from "./options.ts";
+import { timeoutError, waitOptionsError } from "./options.ts";
 import type { Location } from "./location.ts";
 
 const logger = getLogger(["denocos", "task"]);
@@ -279,12 +279,20 @@ export class Task<R = unknown> {
 
   /**
    * Queues `message` in the mailbox; wakes the task only if it waits in
-   * `receive`. Returns `false` (and drops the message) if the task has ended.
+   * `receive`. Returns `false` (and drops the message) if the task has ended;
+   * throws `MailboxFull` (and queues nothing) when the mailbox holds the
+   * scheduler's `mailboxLimit` messages.
    */
   send(message: unknown): boolean {
     if (this.#state >= FINISHED) return false;
     if (this.#selfKind === K_RECEIVE) this.#wake(message);
-    else (this.#mailbox ??= new RingBuffer()).push(message);
+    else {
+      const mb = this.#mailbox ??= new RingBuffer();
+      if (mb.length >= this.scheduler.mailboxLimit) {
+        throw new MailboxFull(this.name, this.scheduler.mailboxLimit);
+      }
+      mb.push(message);
+    }
     return true;
   }
 
@@ -294,9 +302,13 @@ export class Task<R = unknown> {
    * task, when the time is up).
    */
   deliver(message: unknown, options?: WaitOptions): Promise<number> {
-    const bad = timeoutError(options?.timeout);
+    const bad = waitOptionsError(options);
     if (bad !== undefined) return Promise.reject(bad);
-    return Promise.resolve(this.send(message) ? 1 : 0);
+    try {
+      return Promise.resolve(this.send(message) ? 1 : 0);
+    } catch (e) {
+      return Promise.reject(e);
+    }
   }
 
   /**
@@ -311,8 +323,8 @@ export class Task<R = unknown> {
     }
     const mb = this.#mailbox;
     if (mb !== null && mb.length > 0) {
-      if (options !== undefined && options.timeout !== undefined) {
-        const bad = timeoutError(options.timeout);
+      if (options !== undefined) {
+        const bad = waitOptionsError(options);
         if (bad !== undefined) return Promise.reject(bad);
       }
       return Promise.resolve(mb.shift() as T);
@@ -351,7 +363,11 @@ export class Task<R = unknown> {
     if (ms !== undefined) {
       const bad = timeoutError(ms, "sleep time");
       if (bad !== undefined) return Promise.reject(bad);
-      if (ms === 0) return yieldTurn(alarmValue as T);
+      if (ms === 0) {
+        const signal = options?.signal;
+        if (signal !== undefined && signal.aborted) return Promise.reject(signal.reason);
+        return yieldTurn(alarmValue as T);
+      }
     }
     if (this.#selfKind !== K_OTHER) return Promise.reject(this.#busy());
     const signal = options?.signal;
@@ -434,7 +450,7 @@ export class Task<R = unknown> {
    * error (`TaskTerminated` if it was terminated), or with `TimeoutError`.
    */
   finish(options?: WaitOptions): Promise<R> {
-    const bad = timeoutError(options?.timeout);
+    const bad = waitOptionsError(options);
     if (bad !== undefined) return Promise.reject(bad);
     if (this.#state >= FINISHED) {
       return this.#state === FINISHED
