@@ -28,7 +28,11 @@ export class BoundedSemaphore extends Semaphore {
   /** The initial (and maximum) number of permits. */
   readonly bound: number;
 
-  /** @param value the initial and maximum number of permits */
+  /**
+   * Creates a `BoundedSemaphore`.
+   *
+   * @param value the initial and maximum number of permits
+   */
   constructor(value = 1) {
     super(value);
     this.bound = value;

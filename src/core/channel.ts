@@ -100,6 +100,8 @@ export class Channel implements Disposable {
   #registered = false;
 
   /**
+   * Creates a `Channel`.
+   *
    * @param name the channel's name
    * @param options transform and scheduler
    */

@@ -41,7 +41,11 @@ export class Condition {
   readonly lock: Lock | RLock;
   #waiters = new WaitQueue();
 
-  /** @param lock the lock to use (default: a new `RLock`) */
+  /**
+   * Creates a `Condition`.
+   *
+   * @param lock the lock to use (default: a new `RLock`)
+   */
   constructor(lock: Lock | RLock = new RLock()) {
     if (!(lock instanceof Lock) && !(lock instanceof RLock)) {
       throw new TypeError("Condition: 'lock' must be a Lock or an RLock");

@@ -28,7 +28,11 @@
 export class TaskTerminated extends Error {
   /** The name of the task that was terminated. */
   readonly taskName: string;
-  /** @param taskName the terminated task's name, for the message */
+  /**
+   * Creates a `TaskTerminated`.
+   *
+   * @param taskName the terminated task's name, for the message
+   */
   constructor(taskName: string) {
     super(`task '${taskName}' was terminated`);
     this.name = "TaskTerminated";
@@ -65,6 +69,8 @@ export class HotSwap extends Error {
   /** The arguments the new function is called with, after the task. */
   readonly args: readonly unknown[];
   /**
+   * Creates a `HotSwap`.
+   *
    * @param fn the replacement function
    * @param args its arguments after the task
    */
@@ -96,7 +102,11 @@ export class HotSwap extends Error {
  * ```
  */
 export class TimeoutError extends Error {
-  /** @param message what timed out */
+  /**
+   * Creates a `TimeoutError`.
+   *
+   * @param message what timed out
+   */
   constructor(message = "timed out") {
     super(message);
     this.name = "TimeoutError";
@@ -123,7 +133,11 @@ export class TimeoutError extends Error {
 export class ChannelClosed extends Error {
   /** The channel's name. */
   readonly channelName: string;
-  /** @param channelName the closed channel's name, for the message */
+  /**
+   * Creates a `ChannelClosed`.
+   *
+   * @param channelName the closed channel's name, for the message
+   */
   constructor(channelName: string) {
     super(`channel '${channelName}' is closed`);
     this.name = "ChannelClosed";
@@ -145,7 +159,11 @@ export class ChannelClosed extends Error {
  * ```
  */
 export class TaskEnded extends Error {
-  /** @param taskName the task's name, for the message */
+  /**
+   * Creates a `TaskEnded`.
+   *
+   * @param taskName the task's name, for the message
+   */
   constructor(taskName: string) {
     super(`task '${taskName}' has already ended`);
     this.name = "TaskEnded";
@@ -168,7 +186,11 @@ export class TaskEnded extends Error {
  * ```
  */
 export class LockNotHeld extends Error {
-  /** @param message what was released wrongly */
+  /**
+   * Creates a `LockNotHeld`.
+   *
+   * @param message what was released wrongly
+   */
   constructor(message: string) {
     super(message);
     this.name = "LockNotHeld";
@@ -201,6 +223,8 @@ export class MailboxFull extends Error {
   /** The limit that was reached. */
   readonly limit: number;
   /**
+   * Creates a `MailboxFull`.
+   *
    * @param taskName the receiving task's name, for the message
    * @param limit its scheduler's mailbox limit
    */

@@ -34,6 +34,8 @@ export class MonitorStatus<V = unknown> {
   readonly value: V;
 
   /**
+   * Creates a `MonitorStatus`.
+   *
    * @param task the task that ended
    * @param type how it ended
    * @param value its return value or error

@@ -26,7 +26,11 @@ export class RingBuffer<T> {
   #length = 0;
   #mask: number;
 
-  /** @param capacity initial capacity, rounded up to a power of two */
+  /**
+   * Creates a `RingBuffer`.
+   *
+   * @param capacity initial capacity, rounded up to a power of two
+   */
   constructor(capacity = MIN_CAPACITY) {
     let cap = MIN_CAPACITY;
     while (cap < capacity) cap *= 2;

@@ -37,22 +37,6 @@ let spawner: (s: Scheduler, fn: TaskFunction, args: unknown[]) => Task;
 let startTask: (t: Task) => void;
 
 /**
- * Runs tasks. `Scheduler.default()` is created on first use; `new
- * Scheduler()` makes an isolated one (tests, several peers in one process).
- *
- * @example
- * ```ts
- * import { Scheduler } from "@denocos/denocos";
- *
- * const scheduler = new Scheduler();
- * scheduler.spawn(async (task) => {
- *   await task.sleep(5);
- *   console.log("done");
- * });
- * await scheduler.finish();
- * ```
- */
-/**
  * Options for `new Scheduler`.
  *
  * @example
@@ -84,6 +68,22 @@ export interface SchedulerOptions {
  */
 export const DEFAULT_MAILBOX_LIMIT = 4_194_304;
 
+/**
+ * Runs tasks. `Scheduler.default()` is created on first use; `new
+ * Scheduler()` makes an isolated one (tests, several peers in one process).
+ *
+ * @example
+ * ```ts
+ * import { Scheduler } from "@denocos/denocos";
+ *
+ * const scheduler = new Scheduler();
+ * scheduler.spawn(async (task) => {
+ *   await task.sleep(5);
+ *   console.log("done");
+ * });
+ * await scheduler.finish();
+ * ```
+ */
 export class Scheduler implements AsyncDisposable {
   static #default: Scheduler | null = null;
 
@@ -104,7 +104,11 @@ export class Scheduler implements AsyncDisposable {
   #resources = new Set<SchedulerResource>();
   #finished = false;
 
-  /** @param options limits for this scheduler's tasks */
+  /**
+   * Creates a `Scheduler`.
+   *
+   * @param options limits for this scheduler's tasks
+   */
   constructor(options?: SchedulerOptions) {
     const limit = options?.mailboxLimit ?? DEFAULT_MAILBOX_LIMIT;
     if (!Number.isInteger(limit) || limit < 1) {

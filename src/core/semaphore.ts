@@ -33,7 +33,11 @@ export class Semaphore {
   #value: number;
   #waiters = new WaitQueue();
 
-  /** @param value the initial number of permits (an integer ≥ 0, default 1) */
+  /**
+   * Creates a `Semaphore`.
+   *
+   * @param value the initial number of permits (an integer ≥ 0, default 1)
+   */
   constructor(value = 1) {
     if (!Number.isInteger(value) || value < 0) {
       throw new RangeError(`Semaphore: 'value' must be an integer >= 0, got ${value}`);
