@@ -18,11 +18,17 @@ import { AsyncFile, AsyncPipe, Scheduler, spawn, type Task } from "../mod.ts";
 const input: string | URL = Deno.args[0] ?? new URL(import.meta.url);
 const pattern = Deno.args[1] ?? "error";
 
-/** Writes the file to the pipe one line at a time, then closes its stdin. */
+/**
+ * Writes the file to the pipe one line at a time, then closes its stdin,
+ * also when reading fails, so `grep` sees the end and the pipeline ends.
+ */
 async function writer(_task: Task, pipe: AsyncPipe, path: string | URL): Promise<void> {
-  await using file = await AsyncFile.open(path);
-  for await (const line of file.lines()) await pipe.write(line + "\n");
-  await pipe.closeStdin();
+  try {
+    await using file = await AsyncFile.open(path);
+    for await (const line of file.lines()) await pipe.write(line + "\n");
+  } finally {
+    await pipe.closeStdin();
+  }
 }
 
 /** Prints every line the pipe's last program writes; returns how many. */
@@ -39,8 +45,10 @@ async function lineReader(_task: Task, pipe: AsyncPipe): Promise<number> {
 const grep = AsyncPipe.spawn("grep", ["--line-buffered", "-i", pattern], { stderr: "inherit" });
 const wc = AsyncPipe.spawn("wc", [], { stderr: "inherit" });
 const pipe = grep.pipeTo(wc);
-spawn(writer, pipe, input);
+const feeder = spawn(writer, pipe, input);
 const reader = spawn(lineReader, pipe);
-console.log(`wc printed ${await reader.finish()} line(s); exit code ${(await pipe.wait()).code}`);
+// Waiting on both makes a failed read (a missing file, no --allow-read) end the program with its error.
+const [lines] = await Promise.all([reader.finish(), feeder.finish()]);
+console.log(`wc printed ${lines} line(s); exit code ${(await pipe.wait()).code}`);
 await pipe.close();
 await Scheduler.default().finish();
