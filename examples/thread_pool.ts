@@ -15,7 +15,7 @@
  * Worker from a local file) and for this module (`runModule` imports it in
  * the Worker, which gets read access to this file only).
  *
- * Run: `npx deno run --unstable-worker-options --allow-read=src/io/thread_pool_worker.ts,examples/thread_pool.ts examples/thread_pool.ts`
+ * Run: `npx deno run --unstable-worker-options --allow-read=src/io/thread_pool_worker.js,examples/thread_pool.ts examples/thread_pool.ts`
  *
  * @module
  */

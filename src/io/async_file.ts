@@ -12,16 +12,13 @@
  * @module
  */
 import { currentTask } from "../core/context.ts";
-import { timeoutError, type WaitOptions } from "../core/options.ts";
+import type { WaitOptions } from "../core/options.ts";
 import { Scheduler } from "../core/scheduler.ts";
 import type { Task } from "../core/task.ts";
-import { park, pendingError, TIMEOUT_REJECTS, WaitQueue } from "../core/wait.ts";
+import { park, TIMEOUT_REJECTS, WaitQueue } from "../core/wait.ts";
 import type { ReadLineOptions } from "./async_socket.ts";
 import { PullReader } from "./pull_reader.ts";
-import { waitFor } from "./wait_for.ts";
-
-/** The default limit of `readLine`: 64 KiB. */
-const DEFAULT_LINE = 64 * 1024;
+import { refusal, waitFor } from "./wait_for.ts";
 
 const encoder = new TextEncoder();
 
@@ -106,10 +103,8 @@ export class AsyncFile implements AsyncDisposable, AsyncIterable<Uint8Array> {
    */
   static open(path: string | URL, options?: FileOptions): Promise<AsyncFile> {
     const task = currentTask();
-    const err = pendingError(task);
-    if (err !== undefined) return Promise.reject(err);
-    const bad = timeoutError(options?.timeout);
-    if (bad !== undefined) return Promise.reject(bad);
+    const refused = refusal(task, options);
+    if (refused !== undefined) return Promise.reject(refused);
     const { timeout: _t, signal: _s, bufferSize, scheduler, ...openOptions } = options ?? {};
     const flags = openOptions as Deno.OpenOptions;
     const anyFlag = flags.read || flags.write || flags.append || flags.create ||
@@ -173,13 +168,7 @@ export class AsyncFile implements AsyncDisposable, AsyncIterable<Uint8Array> {
    * ```
    */
   readLine(options?: ReadLineOptions): Promise<string | null> {
-    const limit = options?.maxLength ?? DEFAULT_LINE;
-    if (!Number.isInteger(limit) || limit < 0 || limit > 0x3fffffff) {
-      return Promise.reject(
-        new RangeError(`maxLength must be a non-negative integer, got ${limit}`),
-      );
-    }
-    return this.#reader.readLine(currentTask(), limit, options?.keepEnd ?? false, options);
+    return this.#reader.readLine(currentTask(), options);
   }
 
   /**
@@ -310,10 +299,7 @@ export class AsyncFile implements AsyncDisposable, AsyncIterable<Uint8Array> {
   }
 
   #refuse(task: Task | undefined, options: WaitOptions | undefined): unknown {
-    const err = pendingError(task);
-    if (err !== undefined) return err;
-    if (this.#closing !== null) return new Deno.errors.BadResource("the file is closed");
-    return timeoutError(options?.timeout);
+    return refusal(task, options, this.#closing !== null, "the file");
   }
 
   /** Queues `fn` after the operations before it. */

@@ -11,16 +11,13 @@
  * @module
  */
 import { currentTask } from "../core/context.ts";
-import { timeoutError, type WaitOptions } from "../core/options.ts";
+import type { WaitOptions } from "../core/options.ts";
 import { Scheduler } from "../core/scheduler.ts";
 import type { Task } from "../core/task.ts";
-import { pendingError } from "../core/wait.ts";
 import type { ReadLineOptions } from "./async_socket.ts";
 import { PullReader } from "./pull_reader.ts";
-import { waitFor } from "./wait_for.ts";
+import { refusal, waitFor } from "./wait_for.ts";
 
-/** The default limit of `readLine`: 64 KiB. */
-const DEFAULT_LINE = 64 * 1024;
 /** The default limit of `communicate`'s output, per stream: 64 MiB. */
 const DEFAULT_OUTPUT = 64 * 1024 * 1024;
 
@@ -75,7 +72,10 @@ export interface PipeOptions {
  * ```
  */
 export interface CommunicateOptions extends WaitOptions {
-  /** Refuse more than this many bytes on stdout or on stderr (default 64 MiB). */
+  /**
+   * Refuse more than this many bytes on stdout or on stderr (default 64
+   * MiB): `communicate` then rejects with `MessageTooLarge`.
+   */
   maxOutput?: number;
 }
 
@@ -411,7 +411,7 @@ export class AsyncPipe implements AsyncDisposable {
   readLine(options?: ReadLineOptions): Promise<string | null> {
     const r = this.#stdout("readLine");
     if (!(r instanceof PullReader)) return Promise.reject(r);
-    return lineOf(r, options);
+    return r.readLine(currentTask(), options);
   }
 
   /**
@@ -458,7 +458,7 @@ export class AsyncPipe implements AsyncDisposable {
   readLineStderr(options?: ReadLineOptions): Promise<string | null> {
     const r = this.#stderr("readLineStderr");
     if (!(r instanceof PullReader)) return Promise.reject(r);
-    return lineOf(r, options);
+    return r.readLine(currentTask(), options);
   }
 
   /**
@@ -518,10 +518,8 @@ export class AsyncPipe implements AsyncDisposable {
    */
   wait(options?: WaitOptions): Promise<Deno.CommandStatus> {
     const task = currentTask();
-    const err = pendingError(task);
-    if (err !== undefined) return Promise.reject(err);
-    const bad = timeoutError(options?.timeout);
-    if (bad !== undefined) return Promise.reject(bad);
+    const refused = refusal(task, options);
+    if (refused !== undefined) return Promise.reject(refused);
     return waitFor(task, this.#last.status, options);
   }
 
@@ -578,10 +576,7 @@ export class AsyncPipe implements AsyncDisposable {
   }
 
   #refuse(task: Task | undefined, options: WaitOptions | undefined): unknown {
-    const err = pendingError(task);
-    if (err !== undefined) return err;
-    if (this.#closing !== null) return new Deno.errors.BadResource("the pipe is closed");
-    return timeoutError(options?.timeout);
+    return refusal(task, options, this.#closing !== null, "the pipe");
   }
 
   #stdinRefused(): Error | undefined {
@@ -608,14 +603,6 @@ export class AsyncPipe implements AsyncDisposable {
 function badMax(max: number): RangeError | undefined {
   if (Number.isInteger(max) && max >= 1 && max <= 0x3fffffff) return undefined;
   return new RangeError(`'max' must be a positive integer, got ${max}`);
-}
-
-function lineOf(r: PullReader, options: ReadLineOptions | undefined): Promise<string | null> {
-  const limit = options?.maxLength ?? DEFAULT_LINE;
-  if (!Number.isInteger(limit) || limit < 0 || limit > 0x3fffffff) {
-    return Promise.reject(new RangeError(`maxLength must be a non-negative integer, got ${limit}`));
-  }
-  return r.readLine(currentTask(), limit, options?.keepEnd ?? false, options);
 }
 
 /** Closes stdin of `stage` after the writes queued before. */

@@ -153,6 +153,7 @@ export class AsyncServer<A extends Deno.Addr = Deno.Addr>
   static listen(options: TcpListenOptions): AsyncServer<Deno.NetAddr>;
   /** Listens on a Unix domain socket. */
   static listen(options: UnixListenOptions): AsyncServer<Deno.UnixAddr>;
+  /** Listens on TCP (optionally TLS) or a Unix socket, whichever `options` say. */
   static listen(options: ListenOptions): AsyncServer;
   static listen(options: ListenOptions): AsyncServer {
     if (options === null || typeof options !== "object") {

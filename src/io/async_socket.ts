@@ -23,7 +23,7 @@
 import { currentTask } from "../core/context.ts";
 import type { WaitOptions } from "../core/options.ts";
 import { Scheduler } from "../core/scheduler.ts";
-import { park, pendingError, TIMEOUT_REJECTS, type Waiter, WaitQueue } from "../core/wait.ts";
+import { park, pendingError, TIMEOUT_REJECTS, WaitQueue } from "../core/wait.ts";
 import {
   AsyncServer,
   type ListenOptions,
@@ -32,10 +32,31 @@ import {
 } from "./async_server.ts";
 import { ConnectionClosed, MessageTooLarge } from "./errors.ts";
 import { ReadBuffer } from "./read_buffer.ts";
+import { ReaderQueue } from "./reader_queue.ts";
 
-/** The default limit for `recvMsg` / `sendMsg` payloads: 16 MiB. */
+/**
+ * The default limit for `recvMsg` / `sendMsg` payloads: 16 MiB. Change it
+ * per socket with `maxMessageSize`, per call with `maxSize`.
+ *
+ * @example
+ * ```ts
+ * import { DEFAULT_MAX_MESSAGE_SIZE } from "@denocos/denocos/io";
+ *
+ * console.log(DEFAULT_MAX_MESSAGE_SIZE); // 16777216
+ * ```
+ */
 export const DEFAULT_MAX_MESSAGE_SIZE: number = 16 * 1024 * 1024;
-/** The default limit for `readLine`: 64 KiB. */
+/**
+ * The default limit for `readLine` (of sockets, pipes and files): 64 KiB.
+ * Change it per call with `maxLength`.
+ *
+ * @example
+ * ```ts
+ * import { DEFAULT_MAX_LINE_LENGTH } from "@denocos/denocos/io";
+ *
+ * console.log(DEFAULT_MAX_LINE_LENGTH); // 65536
+ * ```
+ */
 export const DEFAULT_MAX_LINE_LENGTH: number = 64 * 1024;
 
 /**
@@ -198,13 +219,22 @@ export interface RecvIntoOptions extends WaitOptions {
  */
 export interface StartTlsOptions extends TlsClientOptions, WaitOptions {}
 
-/** What a socket can send: bytes, or a string sent as UTF-8. */
+/**
+ * What a socket can send: bytes, or a string sent as UTF-8.
+ *
+ * @example
+ * ```ts
+ * import type { Sendable } from "@denocos/denocos/io";
+ *
+ * const parts: Sendable[] = ["text", new Uint8Array([0, 1, 2])];
+ * console.log(parts.length); // 2
+ * ```
+ */
 export type Sendable = Uint8Array | string;
 
 const EMPTY = new Uint8Array(0);
 const NOT_YET: unique symbol = Symbol("not yet");
 const encoder = new TextEncoder();
-const decoder = new TextDecoder();
 
 // A reader's request, packed into its waiter's `data` as `limit * 8 + op`
 // so parking a reader allocates no request object.
@@ -227,24 +257,6 @@ interface WriteJob {
 }
 
 /**
- * The readers' queue; when a waiter at its head leaves early (timeout,
- * abort, terminate) the next reader may be served from what is buffered.
- */
-class ReaderQueue extends WaitQueue {
-  quiet = false;
-  readonly #onHeadLeft: () => void;
-  constructor(onHeadLeft: () => void) {
-    super();
-    this.#onHeadLeft = onHeadLeft;
-  }
-  override remove(w: Waiter): void {
-    const head = this.peek() === w;
-    super.remove(w);
-    if (head && !this.quiet && this.length > 0) queueMicrotask(this.#onHeadLeft);
-  }
-}
-
-/**
  * A stream connection for tasks: TCP, TLS or Unix. Create one with
  * `AsyncSocket.connect`, get them from an `AsyncServer` (`AsyncSocket.listen`),
  * or wrap a `Deno.Conn` you already have with `new AsyncSocket(conn)`.
@@ -256,11 +268,13 @@ class ReaderQueue extends WaitQueue {
  * stream ends inside what they wait for. `close()` ends every pending
  * operation. `await using` closes the socket on scope exit.
  *
- * Memory: `recv`, `recvAll` and `recvMsg` hand out views of the socket's
- * receive memory instead of copies (it is never written again, so they stay
- * valid), which means a small array you keep also keeps its chunk of up to
- * 256 KiB alive: `slice()` what you keep for long. `recvInto` copies into
- * memory you own and allocates nothing; it is the fastest way to read.
+ * Memory: `recv`, `recvAll` and `recvMsg` hand out views of memory that is
+ * never written again, so they stay valid without a fresh array per call:
+ * up to 512 bytes are copied into a 16 KiB block shared with other small
+ * results, more are views of the receive chunk itself (up to 256 KiB), not
+ * copied. An array you keep keeps its block or chunk alive: `slice()` what
+ * you keep for long. `recvInto` copies into memory you own and allocates
+ * nothing.
  *
  * @example
  * ```ts
@@ -352,6 +366,7 @@ export class AsyncSocket<A extends Deno.Addr = Deno.Addr> implements Disposable,
   static connect(options: TcpConnectOptions): Promise<AsyncSocket<Deno.NetAddr>>;
   /** Connects to a Unix domain socket. */
   static connect(options: UnixConnectOptions): Promise<AsyncSocket<Deno.UnixAddr>>;
+  /** Connects over TCP (optionally TLS) or a Unix socket, whichever `options` say. */
   static connect(options: ConnectOptions): Promise<AsyncSocket>;
   static connect(options: ConnectOptions): Promise<AsyncSocket> {
     if (options === null || typeof options !== "object") {
@@ -422,6 +437,7 @@ export class AsyncSocket<A extends Deno.Addr = Deno.Addr> implements Disposable,
   static listen(options: TcpListenOptions): AsyncServer<Deno.NetAddr>;
   /** Listens on a Unix domain socket. */
   static listen(options: UnixListenOptions): AsyncServer<Deno.UnixAddr>;
+  /** Listens on TCP (optionally TLS) or a Unix socket, whichever `options` say. */
   static listen(options: ListenOptions): AsyncServer;
   static listen(options: ListenOptions): AsyncServer {
     return AsyncServer.listen(options);
@@ -848,20 +864,9 @@ export class AsyncSocket<A extends Deno.Addr = Deno.Addr> implements Disposable,
         return NOT_YET;
       }
       default: {
-        const n = rb.lineLength();
-        if (n > 0) {
-          if (n - 1 > limit) throw new MessageTooLarge(n - 1, limit, "line");
-          const line = lineOf(rb.peek(n), op === R_LINE_KEEP);
-          rb.skip(n);
-          return line;
-        }
-        if (rb.length > limit) throw new MessageTooLarge(rb.length, limit, "line");
-        if (ended) {
-          if (rb.length === 0) return this.#ended(null);
-          const last = decoder.decode(rb.peek(rb.length));
-          rb.skip(rb.length);
-          return last;
-        }
+        const line = rb.takeLine(limit, op === R_LINE_KEEP, ended);
+        if (line !== undefined) return line;
+        if (ended) return this.#ended(null);
         this.#need = 0;
         return NOT_YET;
       }
@@ -1081,13 +1086,4 @@ function closeQuietly(conn: Deno.Conn): void {
   try {
     conn.close();
   } catch { /* already closed */ }
-}
-
-function lineOf(bytes: Uint8Array, keepEnd: boolean): string {
-  let end = bytes.length;
-  if (!keepEnd) {
-    end--;
-    if (end > 0 && bytes[end - 1] === 13) end--;
-  }
-  return decoder.decode(bytes.subarray(0, end));
 }

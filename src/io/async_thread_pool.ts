@@ -72,7 +72,7 @@ const BATCH = 256;
 /** How long to wait for a crashed Worker's last words before declaring its jobs lost. */
 const CRASH_GRACE = 500;
 
-// Cell states, as in thread_pool_worker.ts.
+// Cell states, as in thread_pool_worker.js.
 const CANCELLED = 0, PENDING = 1, STARTED = 2;
 const READY = -1, CRASH = -2, CLOSING = -3;
 const OK = 0, ERROR = 1;
@@ -80,7 +80,7 @@ const OK = 0, ERROR = 1;
 // Job states on this side.
 const J_NEW = 0, J_QUEUED = 1, J_SENT = 2, J_ABANDONED = 3, J_SETTLED = 4;
 
-const WORKER_URL = new URL("./thread_pool_worker.ts", import.meta.url);
+const WORKER_URL = new URL("./thread_pool_worker.js", import.meta.url);
 
 function tag(seq: number, state: number): number {
   return ((seq & 0x1fffffff) << 2) | state;
@@ -232,7 +232,7 @@ function describeRemote(info: unknown): string {
  * it Deno exits when the pool starts a Worker, unless `permissions` is
  * `"inherit"`), and read permission for this module's directory (Deno
  * checks it to load the Worker script from a local file). With `deno
- * compile`, add `--include` for `src/io/thread_pool_worker.ts`.
+ * compile`, add `--include` for `src/io/thread_pool_worker.js`.
  *
  * The Workers keep the process alive until `close()` (or the owning
  * scheduler's `finish()`, or `await using`).

@@ -30,6 +30,8 @@
  */
 export class ConnectionClosed extends Error {
   /**
+   * Makes the error; the I/O layer throws it, user code rarely needs to.
+   *
    * @param message what ended and where
    * @param options `cause`: the underlying error, if any
    */
@@ -40,10 +42,12 @@ export class ConnectionClosed extends Error {
 }
 
 /**
- * A message, frame or line is longer than the limit set for it. On the
- * sending side nothing was sent and the socket is unharmed; on the receiving
- * side of `recvMsg` the stream can no longer be trusted, so that connection
- * is closed (and nothing else is disturbed).
+ * A message, frame or line (or the output `AsyncPipe.communicate`
+ * collects) is longer than the limit set for it. On the sending side
+ * nothing was sent and the socket is unharmed; on the receiving side of
+ * `recvMsg` the stream can no longer be trusted, so that connection is
+ * closed (and nothing else is disturbed); a line that is too long stays
+ * buffered.
  *
  * @example
  * ```ts
@@ -68,6 +72,8 @@ export class MessageTooLarge extends Error {
   /** The limit it exceeded, in bytes. */
   readonly limit: number;
   /**
+   * Makes the error for `size` bytes against a limit of `limit`.
+   *
    * @param size the refused size in bytes
    * @param limit the limit in bytes
    * @param what what was too large, for the message

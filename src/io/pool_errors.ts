@@ -35,6 +35,8 @@ export class WorkerJobError extends Error {
   /** The error's `code` property, when it had a string or number one. */
   readonly code: string | number | undefined;
   /**
+   * Carries what the Worker reported about the error a job threw.
+   *
    * @param remoteName the thrown error's name
    * @param message the thrown error's message
    * @param stack the thrown error's stack, as the Worker printed it
@@ -73,6 +75,8 @@ export class WorkerJobError extends Error {
  */
 export class WorkerCrashed extends Error {
   /**
+   * Makes the error; the pool throws it, user code rarely needs to.
+   *
    * @param message what happened
    * @param options `cause`: the error the Worker reported
    */
@@ -100,7 +104,11 @@ export class WorkerCrashed extends Error {
  * ```
  */
 export class PoolClosed extends Error {
-  /** @param message what was refused */
+  /**
+   * Makes the error; the pool throws it, user code rarely needs to.
+   *
+   * @param message what was refused
+   */
   constructor(message = "the thread pool is closed") {
     super(message);
     this.name = "PoolClosed";

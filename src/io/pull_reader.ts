@@ -10,9 +10,11 @@
  */
 import type { Task } from "../core/task.ts";
 import type { WaitOptions } from "../core/options.ts";
-import { park, pendingError, TIMEOUT_REJECTS, type Waiter, WaitQueue } from "../core/wait.ts";
+import { park, pendingError, TIMEOUT_REJECTS, WaitQueue } from "../core/wait.ts";
+import { DEFAULT_MAX_LINE_LENGTH, type ReadLineOptions } from "./async_socket.ts";
 import { MessageTooLarge } from "./errors.ts";
 import { ReadBuffer } from "./read_buffer.ts";
+import { ReaderQueue } from "./reader_queue.ts";
 
 /**
  * Reads more bytes into `rb`: resolves `false` at end of stream, `true`
@@ -32,29 +34,10 @@ export type Fill = (rb: ReadBuffer) => Promise<boolean>;
 
 const EMPTY = new Uint8Array(0);
 const NOT_YET: unique symbol = Symbol("not yet");
-const decoder = new TextDecoder();
 
 // A reader's request, packed into its waiter's `data` as `limit * 4 + op`
 // so a parked reader needs no request object.
 const R_READ = 0, R_LINE = 1, R_LINE_KEEP = 2;
-
-/**
- * The readers' queue; when the waiter at its head leaves early, the next
- * one may be served from what is already buffered.
- */
-class ReaderQueue extends WaitQueue {
-  quiet = false;
-  readonly #onHeadLeft: () => void;
-  constructor(onHeadLeft: () => void) {
-    super();
-    this.#onHeadLeft = onHeadLeft;
-  }
-  override remove(w: Waiter): void {
-    const head = this.peek() === w;
-    super.remove(w);
-    if (head && !this.quiet && this.length > 0) queueMicrotask(this.#onHeadLeft);
-  }
-}
 
 /**
  * A buffered, interruptible reader over a `Fill` function. Internal to the
@@ -66,7 +49,7 @@ class ReaderQueue extends WaitQueue {
  * @example
  * ```ts ignore
  * const reader = new PullReader("stdout", fill);
- * const line = await reader.readLine(currentTask(), 65536, false, { timeout: 1000 });
+ * const line = await reader.readLine(currentTask(), { timeout: 1000 });
  * ```
  */
 export class PullReader {
@@ -83,6 +66,8 @@ export class PullReader {
   readonly #enders = new WaitQueue();
 
   /**
+   * Makes a reader with an empty buffer; nothing is read before someone waits.
+   *
    * @param name what is read, for error messages ("stdout", "file")
    * @param fill reads more bytes into the buffer
    * @param bufferSize the buffer's default chunk size in bytes
@@ -119,16 +104,18 @@ export class PullReader {
 
   /**
    * Resolves the next line decoded as UTF-8 (without `\n` / `\r\n` unless
-   * `keepEnd`), or `null` at end of stream; a line longer than `limit`
-   * bytes rejects with `MessageTooLarge` and stays buffered.
+   * `keepEnd`), or `null` at end of stream; a line longer than `maxLength`
+   * bytes (default 64 KiB) rejects with `MessageTooLarge` and stays
+   * buffered.
    */
-  readLine(
-    task: Task | undefined,
-    limit: number,
-    keepEnd: boolean,
-    options?: WaitOptions,
-  ): Promise<string | null> {
-    const code = limit * 4 + (keepEnd ? R_LINE_KEEP : R_LINE);
+  readLine(task: Task | undefined, options?: ReadLineOptions): Promise<string | null> {
+    const limit = options?.maxLength ?? DEFAULT_MAX_LINE_LENGTH;
+    if (!Number.isInteger(limit) || limit < 0 || limit > 0x3fffffff) {
+      return Promise.reject(
+        new RangeError(`maxLength must be a non-negative integer, got ${limit}`),
+      );
+    }
+    const code = limit * 4 + (options?.keepEnd ? R_LINE_KEEP : R_LINE);
     return this.#request(task, code, options) as Promise<string | null>;
   }
 
@@ -209,21 +196,9 @@ export class PullReader {
       if (r !== null) return r;
       return this.#eof ? this.#ended(EMPTY) : NOT_YET;
     }
-    const n = rb.lineLength();
-    if (n > 0) {
-      if (n - 1 > limit) throw new MessageTooLarge(n - 1, limit, "line");
-      const bytes = rb.takeExactly(n)!;
-      let end = n;
-      if (op === R_LINE) {
-        end--;
-        if (end > 0 && bytes[end - 1] === 13) end--;
-      }
-      return decoder.decode(bytes.subarray(0, end));
-    }
-    if (rb.length > limit) throw new MessageTooLarge(rb.length, limit, "line");
-    if (!this.#eof) return NOT_YET;
-    if (rb.length === 0) return this.#ended(null);
-    return decoder.decode(rb.takeUpTo(rb.length)!);
+    const line = rb.takeLine(limit, op === R_LINE_KEEP, this.#eof);
+    if (line !== undefined) return line;
+    return this.#eof ? this.#ended(null) : NOT_YET;
   }
 
   /** What a reader gets at end of stream: `value`, or the error that ended it. */

@@ -1,6 +1,6 @@
 /** ReadBuffer: the receive memory behind AsyncSocket. */
 import assert from "node:assert/strict";
-import { ReadBuffer } from "../../mod.ts";
+import { MessageTooLarge, ReadBuffer } from "../../mod.ts";
 
 /** Appends `bytes` as a read would. */
 function feed(rb: ReadBuffer, bytes: number[] | Uint8Array, need = 0): void {
@@ -10,7 +10,17 @@ function feed(rb: ReadBuffer, bytes: number[] | Uint8Array, need = 0): void {
   rb.commit(bytes.length);
 }
 
-Deno.test("ReadBuffer: takes are views that later reads never overwrite", () => {
+// First in this file, so that it is the first take of this module: an
+// empty one before the shared block exists.
+Deno.test("ReadBuffer: an empty take", () => {
+  const rb = new ReadBuffer(64);
+  assert.equal(rb.takeExactly(0)!.length, 0);
+  feed(rb, [1]);
+  assert.equal(rb.takeExactly(0)!.length, 0);
+  assert.deepEqual([...rb.takeExactly(1)!], [1]);
+});
+
+Deno.test("ReadBuffer: later reads never overwrite what was taken", () => {
   const rb = new ReadBuffer(64);
   const kept: Uint8Array[] = [];
   for (let i = 0; i < 200; i++) {
@@ -34,7 +44,7 @@ Deno.test("ReadBuffer: bytes copied out free their memory for the next read", ()
   const again = rb.space();
   assert.equal(again.byteOffset, at - 3);
   feed(rb, [4, 5]);
-  const view = rb.takeUpTo(1)!; // a view: the memory below it is kept from now on
+  const view = rb.takeUpTo(1)!; // small: copied out, the chunk stays reusable
   assert.equal(rb.copyTo(dst), 1);
   feed(rb, [6]);
   assert.deepEqual([...view], [4]);
@@ -82,4 +92,63 @@ Deno.test("ReadBuffer: frame header, lines, peek and skip, clear, bad size", () 
   assert.equal(rb.length, 0);
   assert.equal(rb.size, 64);
   assert.throws(() => new ReadBuffer(10), RangeError);
+});
+
+Deno.test("ReadBuffer: small takes are copied side by side, big ones are views of the chunk", () => {
+  const rb = new ReadBuffer(1024);
+  feed(rb, Array.from({ length: 100 }, (_, i) => i));
+  const a = rb.takeExactly(40)!;
+  const b = rb.takeExactly(60)!;
+  assert.deepEqual([...a], Array.from({ length: 40 }, (_, i) => i));
+  assert.deepEqual([...b], Array.from({ length: 60 }, (_, i) => i + 40));
+  // Both in the shared block, one after the other, not in the chunk.
+  assert.equal(a.buffer, b.buffer);
+  assert.equal(b.byteOffset, a.byteOffset + 40);
+  const room = rb.space();
+  assert.notEqual(room.buffer, a.buffer);
+  // The chunk was only copied from: the next read lands at its start again.
+  assert.equal(room.byteOffset, 0);
+  feed(rb, new Uint8Array(600).fill(7));
+  const big = rb.takeExactly(600)!;
+  assert.equal(big.buffer, room.buffer); // a view, not a copy
+  feed(rb, [1, 2, 3]);
+  assert.ok(rb.space().byteOffset >= 603); // memory under a view is never reused
+  assert.equal(big[599], 7);
+  assert.deepEqual([...a.subarray(0, 3)], [0, 1, 2]);
+  // Thousands of small takes stay intact as blocks fill up.
+  const kept: Uint8Array[] = [];
+  for (let i = 0; i < 5000; i++) {
+    feed(rb, Array.from({ length: 20 }, () => i & 255));
+    rb.skip(rb.length - 20);
+    kept.push(rb.takeExactly(20)!);
+  }
+  kept.forEach((k, i) => assert.ok(k.length === 20 && k.every((x) => x === (i & 255))));
+  assert.equal(rb.takeExactly(0)!.length, 0);
+});
+
+Deno.test("ReadBuffer: takeLine", () => {
+  const rb = new ReadBuffer(64);
+  const text = new TextEncoder();
+  feed(rb, text.encode("héllo\r\nworld\n\nlast\r"));
+  assert.equal(rb.takeLine(100, false, false), "héllo");
+  assert.equal(rb.takeLine(100, true, false), "world\n");
+  assert.equal(rb.takeLine(100, false, false), "");
+  // No `\n` yet: nothing taken until the stream ends; then the rest, as it is.
+  assert.equal(rb.takeLine(100, false, false), undefined);
+  assert.equal(rb.length, 5);
+  assert.equal(rb.takeLine(100, false, true), "last\r");
+  assert.equal(rb.takeLine(100, false, true), undefined);
+  // Too long: refused, nothing taken (with or without its `\n`).
+  feed(rb, text.encode("0123456789\n"));
+  assert.throws(() => rb.takeLine(9, false, false), MessageTooLarge);
+  assert.equal(rb.length, 11);
+  assert.equal(rb.takeLine(10, false, false), "0123456789");
+  feed(rb, text.encode("0123456789"));
+  assert.throws(() => rb.takeLine(9, false, true), MessageTooLarge);
+  assert.equal(rb.takeLine(10, false, true), "0123456789");
+  // Lines are decoded in place: the chunk is read into again from its start.
+  feed(rb, text.encode("x\n"));
+  const at = rb.space().byteOffset;
+  assert.equal(rb.takeLine(10, false, false), "x");
+  assert.equal(rb.space().byteOffset, at - 2);
 });

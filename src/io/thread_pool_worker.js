@@ -25,65 +25,88 @@
  * @module
  */
 
-interface WorkerScope {
-  onmessage: ((e: MessageEvent) => void) | null;
-  postMessage(message: unknown): void;
-  close(): void;
-  addEventListener(type: "error", listener: (e: ErrorEvent) => void): void;
-  addEventListener(
-    type: "unhandledrejection",
-    listener: (e: PromiseRejectionEvent) => void,
-  ): void;
-}
+// Plain JavaScript on purpose: Deno type-checks a TypeScript Worker script
+// each time a Worker starts, and cannot cache that check when the project
+// brings its own node_modules (`"nodeModulesDir": "manual"`), so a .ts
+// script cost every Worker start most of a second under `deno test`.
 
-type Job = (...args: unknown[]) => unknown;
+/**
+ * The Worker's global scope, as far as this script uses it.
+ *
+ * @typedef {object} WorkerScope
+ * @property {((e: MessageEvent) => void) | null} onmessage
+ * @property {(message: unknown) => void} postMessage
+ * @property {() => void} close
+ * @property {((type: "error", listener: (e: ErrorEvent) => void) => void) &
+ *   ((type: "unhandledrejection", listener: (e: PromiseRejectionEvent) => void) => void)} addEventListener
+ */
 
-const scope = globalThis as unknown as WorkerScope;
+/** @typedef {(...args: unknown[]) => unknown} Job */
+
+const scope = /** @type {WorkerScope} */ (/** @type {unknown} */ (globalThis));
 
 const PENDING = 1, STARTED = 2, DONE = 3;
 const READY = -1, CRASH = -2, CLOSING = -3;
 const OK = 0, ERROR = 1, THROWN = 2;
 
-let cells: Int32Array<ArrayBufferLike> = new Int32Array(1);
+/** @type {Int32Array} */
+let cells = new Int32Array(1);
 let mask = 0;
-/** Compiled functions (or their pending definitions) by id. */
-const fns: unknown[] = [];
-/** Flat queue of `seq, fnId, args` triples. */
-const queue: unknown[] = [];
+/** Compiled functions (or their pending definitions) by id. @type {unknown[]} */
+const fns = [];
+/** Flat queue of `seq, fnId, args` triples. @type {unknown[]} */
+const queue = [];
 let head = 0;
 let draining = false;
 let closing = false;
 
-function tag(seq: number, state: number): number {
+/**
+ * @param {number} seq
+ * @param {number} state
+ * @returns {number}
+ */
+function tag(seq, state) {
   return ((seq & 0x1fffffff) << 2) | state;
 }
 
-/** Compiles a function's source text in the global scope. */
-function compile(src: string): Job {
+/**
+ * Compiles a function's source text in the global scope.
+ *
+ * @param {string} src
+ * @returns {Job}
+ */
+function compile(src) {
   try {
-    return new Function(`return (${src}\n);`)() as Job;
+    return new Function(`return (${src}\n);`)();
   } catch (e) {
     if (!(e instanceof SyntaxError)) throw e;
     // Method shorthand (`name(x) { … }`) is only valid inside an object.
-    let holder: Record<string, unknown>;
+    /** @type {Record<string, unknown>} */
+    let holder;
     try {
-      holder = new Function(`return ({${src}\n});`)() as Record<string, unknown>;
+      holder = new Function(`return ({${src}\n});`)();
     } catch {
       throw new SyntaxError(`cannot compile the job's function: ${e.message}`);
     }
     const fn = Object.values(holder)[0];
     if (typeof fn !== "function") throw e;
-    return fn as Job;
+    return /** @type {Job} */ (fn);
   }
 }
 
-/** The function with id `id`, compiling or importing it on first use. */
-async function load(id: number): Promise<Job> {
+/**
+ * The function with id `id`, compiling or importing it on first use.
+ *
+ * @param {number} id
+ * @returns {Promise<Job>}
+ */
+async function load(id) {
   const def = fns[id];
-  if (typeof def === "string") return (fns[id] = compile(def)) as Job;
+  if (typeof def === "string") return /** @type {Job} */ (fns[id] = compile(def));
   if (!Array.isArray(def)) throw new Error(`unknown function id ${id}`);
-  const [url, name] = def as [string, string];
-  let mod: Record<string, unknown>;
+  const [url, name] = /** @type {[string, string]} */ (def);
+  /** @type {Record<string, unknown>} */
+  let mod;
   try {
     mod = await import(url);
   } catch (e) {
@@ -97,13 +120,21 @@ async function load(id: number): Promise<Job> {
   if (typeof fn !== "function") {
     throw new TypeError(`export '${name}' of ${url} is not a function`);
   }
-  return (fns[id] = fn) as Job;
+  return /** @type {Job} */ (fns[id] = fn);
 }
 
-/** What crosses back for a thrown value: `[status, payload]`. */
-function failure(e: unknown): [number, unknown] {
+/**
+ * What crosses back for a thrown value: `[status, payload]`.
+ *
+ * @param {unknown} e
+ * @returns {[number, unknown]}
+ */
+function failure(e) {
   if (e instanceof Error || (typeof e === "object" && e !== null && "message" in e)) {
-    const err = e as { name?: unknown; message?: unknown; stack?: unknown; code?: unknown };
+    const err =
+      /** @type {{ name?: unknown, message?: unknown, stack?: unknown, code?: unknown }} */ (
+        e
+      );
     const code = typeof err.code === "string" || typeof err.code === "number"
       ? err.code
       : undefined;
@@ -117,7 +148,12 @@ function failure(e: unknown): [number, unknown] {
   return [THROWN, e];
 }
 
-function reply(seq: number, status: number, value: unknown): void {
+/**
+ * @param {number} seq
+ * @param {number} status
+ * @param {unknown} value
+ */
+function reply(seq, status, value) {
   try {
     scope.postMessage([seq, status, value]);
   } catch (e) {
@@ -131,17 +167,22 @@ function reply(seq: number, status: number, value: unknown): void {
   }
 }
 
-function isThenable(v: unknown): v is PromiseLike<unknown> {
+/**
+ * @param {unknown} v
+ * @returns {v is PromiseLike<unknown>}
+ */
+function isThenable(v) {
   return v !== null && (typeof v === "object" || typeof v === "function") &&
-    typeof (v as { then?: unknown }).then === "function";
+    typeof (/** @type {{ then?: unknown }} */ (v)).then === "function";
 }
 
-async function drain(): Promise<void> {
+/** @returns {Promise<void>} */
+async function drain() {
   draining = true;
   while (head < queue.length && !closing) {
-    const seq = queue[head] as number;
-    const id = queue[head + 1] as number;
-    const args = queue[head + 2] as unknown[];
+    const seq = /** @type {number} */ (queue[head]);
+    const id = /** @type {number} */ (queue[head + 1]);
+    const args = /** @type {unknown[]} */ (queue[head + 2]);
     queue[head + 2] = undefined;
     head += 3;
     const idx = seq & mask;
@@ -149,11 +190,12 @@ async function drain(): Promise<void> {
     // Taken back by the main side (cancelled or moved): skip it.
     if (Atomics.compareExchange(cells, idx, pending, tag(seq, STARTED)) !== pending) continue;
     let status = OK;
-    let value: unknown;
+    /** @type {unknown} */
+    let value;
     try {
       let fn = fns[id];
       if (typeof fn !== "function") fn = await load(id);
-      value = (fn as Job).apply(undefined, args);
+      value = /** @type {Job} */ (fn).apply(undefined, args);
       if (isThenable(value)) value = await value;
     } catch (e) {
       [status, value] = failure(e);
@@ -172,8 +214,13 @@ async function drain(): Promise<void> {
   draining = false;
 }
 
-/** Tells the main side this Worker is going away, once; later jobs are not started. */
-function goingAway(kind: number, reason: unknown): void {
+/**
+ * Tells the main side this Worker is going away, once; later jobs are not started.
+ *
+ * @param {number} kind
+ * @param {unknown} reason
+ */
+function goingAway(kind, reason) {
   if (closing) return;
   closing = true;
   try {
@@ -183,10 +230,10 @@ function goingAway(kind: number, reason: unknown): void {
   }
 }
 
-scope.addEventListener("error", (e) => {
+scope.addEventListener("error", (/** @type {ErrorEvent} */ e) => {
   goingAway(CRASH, e.error instanceof Error ? e.error : new Error(e.message));
 });
-scope.addEventListener("unhandledrejection", (e) => {
+scope.addEventListener("unhandledrejection", (/** @type {PromiseRejectionEvent} */ e) => {
   goingAway(CRASH, e.reason);
 });
 const realClose = scope.close;
@@ -195,23 +242,23 @@ scope.close = () => {
   realClose.call(scope);
 };
 const realExit = Deno.exit;
-Deno.exit = ((code?: number) => {
+Deno.exit = /** @type {typeof Deno.exit} */ ((/** @type {number | undefined} */ code) => {
   goingAway(CLOSING, new Error(`the job closed its Worker (Deno.exit(${code ?? ""}))`));
   return realExit(code);
-}) as typeof Deno.exit;
+});
 
-scope.onmessage = (e: MessageEvent) => {
+scope.onmessage = (/** @type {MessageEvent} */ e) => {
   const d = e.data;
   if (!Array.isArray(d)) {
-    cells = new Int32Array(d.cells as SharedArrayBuffer);
-    mask = d.mask as number;
+    cells = new Int32Array(/** @type {SharedArrayBuffer} */ (d.cells));
+    mask = /** @type {number} */ (d.mask);
     scope.postMessage([READY, 0, null]);
     return;
   }
-  const defs = d[0] as unknown[] | null;
+  const defs = /** @type {unknown[] | null} */ (d[0]);
   if (defs !== null) {
     for (let i = 0; i < defs.length; i += 2) {
-      fns[defs[i] as number] = defs[i + 1];
+      fns[/** @type {number} */ (defs[i])] = defs[i + 1];
     }
   }
   for (let i = 1; i < d.length; i++) queue.push(d[i]);
