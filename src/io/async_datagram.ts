@@ -5,7 +5,7 @@
  * @module
  */
 import { currentTask } from "../core/context.ts";
-import type { WaitOptions } from "../core/options.ts";
+import { type WaitOptions, waitOptionsError } from "../core/options.ts";
 import { Scheduler } from "../core/scheduler.ts";
 import { park, pendingError, TIMEOUT_REJECTS, WaitQueue } from "../core/wait.ts";
 import { ConnectionClosed } from "./errors.ts";
@@ -187,6 +187,8 @@ export class AsyncDatagram implements Disposable, AsyncDisposable, AsyncIterable
    * ```
    */
   recvFrom(options?: WaitOptions): Promise<Datagram> {
+    const bad = waitOptionsError(options);
+    if (bad !== undefined) return Promise.reject(bad);
     const task = currentTask();
     const err = pendingError(task);
     if (err !== undefined) return Promise.reject(err);

@@ -21,7 +21,7 @@
  * @module
  */
 import { currentTask } from "../core/context.ts";
-import type { WaitOptions } from "../core/options.ts";
+import { type WaitOptions, waitOptionsError } from "../core/options.ts";
 import { Scheduler } from "../core/scheduler.ts";
 import { park, pendingError, TIMEOUT_REJECTS, WaitQueue } from "../core/wait.ts";
 import {
@@ -780,6 +780,12 @@ export class AsyncSocket<A extends Deno.Addr = Deno.Addr> implements Disposable,
    * `recvInto` target. Served at once from the buffer when nobody is ahead.
    */
   #read(req: unknown, options: WaitOptions | undefined): Promise<unknown> {
+    if (options !== undefined) {
+      // Before the fast path, as in the core: a bad timeout or an aborted
+      // signal takes no buffered bytes.
+      const bad = waitOptionsError(options);
+      if (bad !== undefined) return Promise.reject(bad);
+    }
     const task = currentTask();
     if (task !== undefined) {
       const err = pendingError(task);

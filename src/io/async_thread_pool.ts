@@ -14,7 +14,7 @@
  * @module
  */
 import { currentTask } from "../core/context.ts";
-import { timeoutError, type WaitOptions } from "../core/options.ts";
+import { type WaitOptions, waitOptionsError } from "../core/options.ts";
 import { Scheduler } from "../core/scheduler.ts";
 import { park, pendingError, TIMEOUT_REJECTS, type Waiter, WaitQueue } from "../core/wait.ts";
 import { PoolClosed, WorkerCrashed, WorkerJobError } from "./pool_errors.ts";
@@ -422,8 +422,8 @@ export class AsyncThreadPool implements AsyncDisposable {
     const err = pendingError(task);
     if (err !== undefined) return Promise.reject(err);
     if (this.#queued === 0 && this.#running === 0) {
-      const bad = timeoutError(options?.timeout);
-      return bad ? Promise.reject(bad) : Promise.resolve(true);
+      const bad = waitOptionsError(options);
+      return bad !== undefined ? Promise.reject(bad) : Promise.resolve(true);
     }
     return park(this.#idle, task, options, false);
   }

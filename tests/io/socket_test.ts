@@ -661,3 +661,17 @@ Deno.test("unix socket: echo over a socket file (in a program allowed to use tha
     await Deno.remove(dir, { recursive: true });
   }
 });
+
+Deno.test("an aborted signal or a bad timeout takes no buffered bytes", async () => {
+  await withScheduler(async (s) => {
+    const [client, conn] = await tcpPair(s);
+    await client.sendAll("hello\n");
+    // Wait until the bytes are buffered on the server side, then take nothing.
+    assert.equal(dec.decode(await conn.recvAll(1, { timeout: LIMIT })), "h");
+    const reason = new Error("gave up");
+    await assert.rejects(conn.recv(10, { signal: AbortSignal.abort(reason) }), (e) => e === reason);
+    await assert.rejects(conn.readLine({ signal: AbortSignal.abort(reason) }), (e) => e === reason);
+    await assert.rejects(conn.recvAll(2, { timeout: -1 }), RangeError);
+    assert.equal(await conn.readLine({ timeout: LIMIT }), "ello"); // readLine drops the end
+  });
+});
