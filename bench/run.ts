@@ -278,9 +278,13 @@ export function markdownTable(rows: SummaryRow[], runs: number): string {
       continue;
     }
     const partial = r.values.length < runs ? ` (${r.values.length} of ${runs} runs)` : "";
+    // Rows measured against a bare reference in the same run show that ratio.
+    const ratio = r.extras?.ratio !== undefined && r.target.includes("bare")
+      ? `; ratio ${r.extras.ratio.toFixed(3)}`
+      : "";
     const met = r.met === null ? "—" : r.met ? "yes" : "**no**";
     lines.push(
-      `| ${r.id} | ${escapeCell(r.row)} | ${formatValue(r.median!, r.unit)}${partial} | ${
+      `| ${r.id} | ${escapeCell(r.row)} | ${formatValue(r.median!, r.unit)}${partial}${ratio} | ${
         escapeCell(r.unit)
       } | ${escapeCell(r.pycos)} | ${escapeCell(r.target)} | ${met} |`,
     );
