@@ -585,7 +585,17 @@ export class Task<R = unknown> {
   #leaveSelf(): void {
     this.#selfKind = K_OTHER;
     this.#resolve = this.#reject = null;
-    if (this.#others === null) this.#state = RUNNING;
+    this.#state = this.#others === null ? RUNNING : SUSPENDED;
+  }
+
+  /**
+   * Queues a monitor status past the mailbox limit: a lost death notice
+   * could never be noticed, and it must not stop the watched task's ending.
+   */
+  #notify(status: MonitorStatus): void {
+    if (this.#state >= FINISHED) return;
+    if (this.#selfKind === K_RECEIVE) this.#wake(status);
+    else (this.#mailbox ??= new RingBuffer()).push(status);
   }
 
   /** Rejects the current waits if terminate/throw/swap asks for it. */
@@ -601,7 +611,7 @@ export class Task<R = unknown> {
 
   #addMonitor(watcher: Task): void {
     if (this.#state >= FINISHED) {
-      watcher.send(this.#status());
+      watcher.#notify(this.#status());
       return;
     }
     (this.#monitors ??= []).push(watcher);
@@ -694,7 +704,7 @@ export class Task<R = unknown> {
     if (monitors !== null) {
       this.#monitors = null;
       const status = this.#status();
-      for (const m of monitors) m.send(status);
+      for (const m of monitors) m.#notify(status);
     }
     const finishers = this.#finishers;
     if (finishers !== null) {
@@ -761,7 +771,7 @@ export class Task<R = unknown> {
             if (others.size === 0) t.#others = null;
           }
         }
-        if (t.#selfKind === K_OTHER && t.#others === null) t.#state = RUNNING;
+        if (t.#selfKind === K_OTHER) t.#state = t.#others === null ? RUNNING : SUSPENDED;
       },
       pending: (t) => takePending(t),
     });

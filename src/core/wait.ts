@@ -6,7 +6,7 @@
  * @module
  */
 import type { Task } from "./task.ts";
-import { timeoutError, type WaitOptions } from "./options.ts";
+import { type WaitOptions, waitOptionsError } from "./options.ts";
 import { TimeoutError } from "./errors.ts";
 
 /** Use as a wait's timeout value to make a timeout reject with `TimeoutError`. */
@@ -267,10 +267,10 @@ export function park<T>(
   data?: unknown,
   kind = 0,
 ): Promise<T> {
+  const bad = waitOptionsError(options);
+  if (bad !== undefined) return Promise.reject(bad);
   const timeout = options?.timeout;
   if (timeout !== undefined) {
-    const bad = timeoutError(timeout);
-    if (bad !== undefined) return Promise.reject(bad);
     if (timeout === 0) {
       // A zero timeout polls: the caller already found nothing to take.
       return timeoutValue === TIMEOUT_REJECTS

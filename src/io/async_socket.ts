@@ -640,6 +640,7 @@ export class AsyncSocket<A extends Deno.Addr = Deno.Addr> implements Disposable,
       this.#wKind = W_ALL;
       this.#wBytes = data;
       this.#wOff = 0;
+      this.#wResult = undefined;
       this.#writeOp = this.#conn.write(data).then(this.#onWrite, this.#onWriteError);
     }
     return p;

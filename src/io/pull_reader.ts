@@ -9,7 +9,7 @@
  * @module
  */
 import type { Task } from "../core/task.ts";
-import type { WaitOptions } from "../core/options.ts";
+import { type WaitOptions, waitOptionsError } from "../core/options.ts";
 import { park, pendingError, TIMEOUT_REJECTS, WaitQueue } from "../core/wait.ts";
 import { DEFAULT_MAX_LINE_LENGTH, type ReadLineOptions } from "./async_socket.ts";
 import { MessageTooLarge } from "./errors.ts";
@@ -172,6 +172,8 @@ export class PullReader {
     const err = pendingError(task);
     if (err !== undefined) return Promise.reject(err);
     if (this.#closed) return Promise.reject(this.#closedError());
+    const bad = waitOptionsError(options);
+    if (bad !== undefined) return Promise.reject(bad);
     if (this.#readers.length === 0) {
       let r: unknown;
       try {
