@@ -185,6 +185,12 @@ async function drain() {
     const args = /** @type {unknown[]} */ (queue[head + 2]);
     queue[head + 2] = undefined;
     head += 3;
+    // Compact as we go (amortised O(1)): a Worker that is never idle never
+    // leaves this loop, and the queue must not grow by one job per job.
+    if (head > 3072 && head * 2 >= queue.length) {
+      queue.splice(0, head);
+      head = 0;
+    }
     const idx = seq & mask;
     const pending = tag(seq, PENDING);
     // Taken back by the main side (cancelled or moved): skip it.
@@ -206,9 +212,6 @@ async function drain() {
   }
   if (head >= queue.length) {
     queue.length = 0;
-    head = 0;
-  } else if (head > 3072) {
-    queue.splice(0, head);
     head = 0;
   }
   draining = false;
