@@ -689,6 +689,13 @@ export class Task<R = unknown> {
     this.#result = result;
     this.#mailbox = null;
     this.#args = null;
+    // Waits the task started and never awaited (a timed sleep, a lock
+    // acquire) are abandoned: no timer outlives the task, and no lock or
+    // permit is handed to a task that can no longer release it.
+    this.#self?.drop();
+    const others = this.#others;
+    if (others instanceof Set) { for (const w of [...others]) w.drop(); }
+    else others?.drop();
     this.#self =
       this.#others =
       this.#resolve =

@@ -114,6 +114,15 @@ export class Waiter {
     if (this.#detach()) this.#reject(error);
   }
 
+  /**
+   * Abandons the wait without settling it: its timer, abort listener and
+   * queue place go. For the waits of a task that has ended, which nobody
+   * awaits any more (a lock must not be handed to them).
+   */
+  drop(): void {
+    this.#detach();
+  }
+
   /** Ends the wait as if its time were up. */
   expire(): void {
     const v = this.#timeoutValue;

@@ -197,3 +197,49 @@ Deno.test("a monitor whose mailbox is full does not break the watched task's end
     await s.terminate();
   }
 });
+
+Deno.test("a task that ends with a timed sleep pending leaves no timer behind", async () => {
+  // Deno's sanitizers do not catch a leaked timer, but a live timer keeps a
+  // program running: a program whose task ends with a 60 s sleep pending
+  // must exit at once.
+  const mod = new URL("../../mod.ts", import.meta.url).href;
+  const code = `import { spawn } from "${mod}";
+    const t = spawn((task) => { task.sleep(60_000); return "ended"; });
+    console.log(await t.finish());`;
+  const child = new Deno.Command(Deno.execPath(), {
+    args: ["eval", code],
+    cwd: new URL("../..", import.meta.url),
+    stdout: "piped",
+    stderr: "inherit",
+  }).spawn();
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const tooLong = new Promise<"too long">((resolve) => {
+    timer = setTimeout(() => resolve("too long"), LIMIT);
+  });
+  const output = child.output();
+  const first = await Promise.race([output, tooLong]);
+  clearTimeout(timer);
+  if (first === "too long") {
+    child.kill();
+    await output;
+    assert.fail("the program did not exit: the sleep's timer outlived its task");
+  }
+  assert.equal(first.code, 0);
+  assert.equal(new TextDecoder().decode(first.stdout).trim(), "ended");
+});
+
+Deno.test("a lock acquire a task never awaited is dropped when it ends; the lock stays usable", async () => {
+  await withScheduler(async (s) => {
+    const lock = new Lock();
+    await lock.acquire();
+    const t = s.spawn(() => {
+      lock.acquire(); // queued behind the holder, never awaited
+      return "ended";
+    });
+    assert.equal(await t.finish(), "ended");
+    lock.release();
+    assert.equal(lock.locked(), false, "the lock went to an ended task");
+    assert.equal(await lock.acquire({ timeout: 0 }), true);
+    lock.release();
+  });
+});
