@@ -11,7 +11,7 @@ import type { Location } from "./location.ts";
 import { type WaitOptions, waitOptionsError } from "./options.ts";
 import { Scheduler, schedulerInternals } from "./scheduler.ts";
 import { describe, type LocateOptions, Task } from "./task.ts";
-import { park, pendingError, WaitQueue } from "./wait.ts";
+import { park, waitError, WaitQueue } from "./wait.ts";
 import { getLogger } from "@logtape/logtape";
 
 const logger = getLogger(["denocos", "channel"]);
@@ -65,7 +65,19 @@ export interface DeliverOptions extends WaitOptions {
   n?: number;
 }
 
-/** Either kind of subscriber. */
+/**
+ * Either kind of subscriber.
+ *
+ * @example
+ * ```ts
+ * import { Channel, spawn, type Subscriber } from "@denocos/denocos";
+ *
+ * const subscribers: Subscriber[] = [spawn((task) => task.receive()), new Channel("sub")];
+ * const ch = new Channel("top");
+ * for (const s of subscribers) await ch.subscribe(s);
+ * console.log(ch.send("hi")); // 1: the task; the sub-channel has no subscriber
+ * ```
+ */
 export type Subscriber = Task | Channel;
 
 /**
@@ -190,12 +202,13 @@ export class Channel implements Disposable {
     if (subscriber instanceof Task) {
       const i = this.#tasks.indexOf(subscriber);
       if (i < 0) return Promise.resolve(false);
-      this.#tasks = this.#tasks.filter((t) => t !== subscriber);
+      this.#tasks = this.#tasks.toSpliced(i, 1);
       return Promise.resolve(true);
     }
     if (subscriber instanceof Channel) {
-      if (!this.#channels.includes(subscriber)) return Promise.resolve(false);
-      this.#channels = this.#channels.filter((c) => c !== subscriber);
+      const i = this.#channels.indexOf(subscriber);
+      if (i < 0) return Promise.resolve(false);
+      this.#channels = this.#channels.toSpliced(i, 1);
       return Promise.resolve(true);
     }
     return Promise.reject(
@@ -227,10 +240,8 @@ export class Channel implements Disposable {
     if (!Number.isInteger(n) || n < 0) {
       throw new RangeError(`deliver: 'n' must be a non-negative integer, got ${n}`);
     }
-    const bad = waitOptionsError(options);
-    if (bad !== undefined) throw bad;
     const caller = currentTask();
-    const err = pendingError(caller);
+    const err = waitError(caller, options);
     if (err !== undefined) throw err;
     if (n > 0) {
       const deadline = options?.timeout === undefined ? Infinity : Date.now() + options.timeout;
@@ -247,17 +258,8 @@ export class Channel implements Disposable {
         if (this.#closed) throw new ChannelClosed(this.name);
       }
     }
-    const msg = this.#transform === undefined ? message : this.#apply(message);
-    if (msg === undefined) return 0;
-    let count = this.#sendTasks(msg);
-    const channels = this.#channels;
-    if (channels.length > 0) {
-      const counts = await Promise.all(
-        channels.map((c) => c.#closed ? 0 : c.deliver(msg, { timeout: options?.timeout })),
-      );
-      for (const c of counts) count += c;
-    }
-    return count;
+    // Sub-channels are not waited for (their `n` is 0), so the rest is `send`.
+    return this.#send(message);
   }
 
   /**
@@ -332,9 +334,11 @@ export class Channel implements Disposable {
   #sendTasks(msg: unknown): number {
     const tasks = this.#tasks;
     let count = 0;
+    let ended = false;
     for (let i = 0; i < tasks.length; i++) {
       try {
         if (tasks[i].send(msg)) count++;
+        else ended = true;
       } catch (error) {
         // One full mailbox must not cost the other subscribers the message.
         if (!(error instanceof MailboxFull)) throw error;
@@ -345,7 +349,8 @@ export class Channel implements Disposable {
         });
       }
     }
-    if (count < tasks.length) this.#tasks = this.#tasks.filter((t) => !t.done);
+    // Only an ended task refuses a message (a full mailbox throws instead).
+    if (ended) this.#tasks = this.#tasks.filter((t) => !t.done);
     return count;
   }
 

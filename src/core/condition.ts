@@ -7,9 +7,9 @@ import { currentTask } from "./context.ts";
 import { LockNotHeld } from "./errors.ts";
 import { type Held, holdOf } from "./hold.ts";
 import { Lock, lockInternals } from "./lock.ts";
-import { type WaitOptions, waitOptionsError } from "./options.ts";
+import type { WaitOptions } from "./options.ts";
 import { RLock, rlockInternals } from "./rlock.ts";
-import { park, pendingError, WaitQueue } from "./wait.ts";
+import { park, waitError, WaitQueue } from "./wait.ts";
 
 /**
  * A condition variable over a `Lock` or `RLock` (default: a new `RLock`).
@@ -74,11 +74,9 @@ export class Condition {
    * `LockNotHeld` if the caller does not hold the lock.
    */
   async wait(options?: WaitOptions): Promise<boolean> {
-    // Validated before the lock is released, so a bad call lets nobody in.
-    const bad = waitOptionsError(options);
-    if (bad !== undefined) throw bad;
+    // Checked before the lock is released, so a refused wait lets nobody in.
     const task = currentTask();
-    const err = pendingError(task);
+    const err = waitError(task, options);
     if (err !== undefined) throw err;
     const lock = this.lock;
     let depth = 1;

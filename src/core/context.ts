@@ -7,7 +7,14 @@
 import { AsyncLocalStorage } from "node:async_hooks";
 import type { Task } from "./task.ts";
 
-/** Carries the running task across `await`s; one frame per started task. */
+/**
+ * Carries the running task across `await`s; one frame per started task.
+ *
+ * @example
+ * ```ts ignore
+ * taskStorage.run(task, runStart, task);
+ * ```
+ */
 export const taskStorage: AsyncLocalStorage<Task> = new AsyncLocalStorage<Task>();
 
 /**

@@ -4,9 +4,9 @@
  * @module
  */
 import { currentTask } from "./context.ts";
-import { FALSE, TRUE } from "./lock.ts";
-import { type WaitOptions, waitOptionsError } from "./options.ts";
-import { park, pendingError, WaitQueue } from "./wait.ts";
+import { TRUE } from "./lock.ts";
+import type { WaitOptions } from "./options.ts";
+import { park, waitError, WaitQueue } from "./wait.ts";
 
 /**
  * A flag: `wait` resolves `true` once it is set (at once if it is set
@@ -44,14 +44,11 @@ export class Event {
 
   /** Resolves `true` when the flag is set, `false` on timeout. */
   wait(options?: WaitOptions): Promise<boolean> {
-    // Validated before the fast path, so a bad timeout is reported even when no wait is needed.
-    const bad = waitOptionsError(options);
-    if (bad !== undefined) return Promise.reject(bad);
+    // Checked before the fast path: a bad or aborted wait takes nothing.
     const task = currentTask();
-    const err = pendingError(task);
+    const err = waitError(task, options);
     if (err !== undefined) return Promise.reject(err);
     if (this.#set) return TRUE;
-    if (options?.timeout === 0) return FALSE;
     return park(this.#waiters, task, options, false);
   }
 }

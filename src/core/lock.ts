@@ -6,19 +6,31 @@
 import { currentTask } from "./context.ts";
 import { LockNotHeld } from "./errors.ts";
 import { type Held, holdOf } from "./hold.ts";
-import { type WaitOptions, waitOptionsError } from "./options.ts";
+import type { WaitOptions } from "./options.ts";
 import type { Task } from "./task.ts";
-import { park, pendingError, WaitQueue } from "./wait.ts";
+import { park, waitError, WaitQueue } from "./wait.ts";
 
-/** Shared settled promises: fast paths allocate nothing. */
+/**
+ * A shared settled promise, so the primitives' fast paths allocate nothing.
+ *
+ * @example
+ * ```ts ignore
+ * if (this.#set) return TRUE;
+ * ```
+ */
 export const TRUE: Promise<boolean> = Promise.resolve(true);
-/** See `TRUE`. */
-export const FALSE: Promise<boolean> = Promise.resolve(false);
 
 /** `undefined` = free; `null` = held by code outside any task. */
 type Owner = Task | null | undefined;
 
-/** Used by `Condition`: takes the lock back without being interruptible. */
+/**
+ * Used by `Condition`: takes the lock back without being interruptible.
+ *
+ * @example
+ * ```ts ignore
+ * await lockInternals.reacquire(lock);
+ * ```
+ */
 export let lockInternals: { reacquire(lock: Lock): Promise<boolean> };
 
 /**
@@ -55,11 +67,9 @@ export class Lock {
    * `false` when the timeout passes (`timeout: 0` = try once).
    */
   acquire(options?: WaitOptions): Promise<boolean> {
-    // Validated before the fast path, so a bad timeout is reported even when no wait is needed.
-    const bad = waitOptionsError(options);
-    if (bad !== undefined) return Promise.reject(bad);
+    // Checked before the fast path: a bad or aborted wait takes nothing.
     const task = currentTask();
-    const err = pendingError(task);
+    const err = waitError(task, options);
     if (err !== undefined) return Promise.reject(err);
     if (this.#owner === undefined) {
       this.#owner = task ?? null;

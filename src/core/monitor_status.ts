@@ -5,7 +5,23 @@
  */
 import type { Task } from "./task.ts";
 
-/** How a watched task ended. `"unreachable"`: its peer was lost. */
+/**
+ * How a watched task ended. `"unreachable"`: its peer was lost.
+ *
+ * @example
+ * ```ts
+ * import { type MonitorStatus, type MonitorStatusType, spawn } from "@denocos/denocos";
+ *
+ * const watcher = spawn(async (task) => {
+ *   task.monitor(spawn(() => {
+ *     throw new Error("boom");
+ *   }));
+ *   const type: MonitorStatusType = (await task.receive<MonitorStatus>()).type;
+ *   return type;
+ * });
+ * console.log(await watcher.finish()); // "failed"
+ * ```
+ */
 export type MonitorStatusType = "finished" | "failed" | "terminated" | "unreachable";
 
 /**

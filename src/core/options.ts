@@ -18,7 +18,11 @@
 export interface WaitOptions {
   /** Give up after this many milliseconds (`0` = do not wait at all). */
   timeout?: number;
-  /** Give up when this signal aborts; the wait rejects with its reason. */
+  /**
+   * Give up when this signal aborts; the wait rejects with its reason. A
+   * signal that has aborted already rejects the call at once, even one that
+   * would not have had to wait (see `waitOptionsError`).
+   */
   signal?: AbortSignal;
 }
 

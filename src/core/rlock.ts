@@ -7,11 +7,19 @@ import { currentTask } from "./context.ts";
 import { LockNotHeld } from "./errors.ts";
 import { type Held, holdOf } from "./hold.ts";
 import { TRUE } from "./lock.ts";
-import { type WaitOptions, waitOptionsError } from "./options.ts";
+import type { WaitOptions } from "./options.ts";
 import type { Task } from "./task.ts";
-import { park, pendingError, WaitQueue } from "./wait.ts";
+import { park, waitError, WaitQueue } from "./wait.ts";
 
-/** Used by `Condition` to release fully and take the lock back at the same depth. */
+/**
+ * Used by `Condition` to release fully and take the lock back at the same depth.
+ *
+ * @example
+ * ```ts ignore
+ * const depth = rlockInternals.releaseAll(lock);
+ * await rlockInternals.reacquire(lock, depth);
+ * ```
+ */
 export let rlockInternals: {
   releaseAll(lock: RLock): number;
   reacquire(lock: RLock, depth: number): Promise<boolean>;
@@ -52,11 +60,9 @@ export class RLock {
 
   /** Takes the lock (again, if the caller holds it). Resolves `false` on timeout. */
   acquire(options?: WaitOptions): Promise<boolean> {
-    // Validated before the fast path, so a bad timeout is reported even when no wait is needed.
-    const bad = waitOptionsError(options);
-    if (bad !== undefined) return Promise.reject(bad);
+    // Checked before the fast path: a bad or aborted wait takes nothing.
     const task = currentTask();
-    const err = pendingError(task);
+    const err = waitError(task, options);
     if (err !== undefined) return Promise.reject(err);
     const me = task ?? null;
     if (this.#owner === undefined || this.#owner === me) {

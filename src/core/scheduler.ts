@@ -29,7 +29,14 @@ export type SchedulerResource =
   | { [Symbol.asyncDispose](): Promise<void> }
   | { [Symbol.dispose](): void };
 
-/** Internal: used by the task and channel modules only. */
+/**
+ * Internal: used by the task and channel modules only.
+ *
+ * @example
+ * ```ts ignore
+ * schedulerInternals.registerChannel(this.scheduler, this.name, this);
+ * ```
+ */
 export let schedulerInternals: SchedulerInternals;
 
 let spawner: (s: Scheduler, fn: TaskFunction, args: unknown[]) => Task;
@@ -193,12 +200,8 @@ export class Scheduler implements AsyncDisposable {
    * on peers (the first positive answer wins).
    */
   locate(name: string, options?: Omit<LocateOptions, "scheduler">): Promise<Task | undefined> {
-    const bad = timeoutError(options?.timeout);
-    if (bad !== undefined) return Promise.reject(bad);
-    if (options?.location != null && !sameLocation(options.location, this.location)) {
-      return Promise.reject(new Error("locating on a remote peer needs the network layer"));
-    }
-    return Promise.resolve(this.#names.get(name));
+    const bad = this.#locateError(options);
+    return bad !== undefined ? Promise.reject(bad) : Promise.resolve(this.#names.get(name));
   }
 
   /** Finds a channel registered under `name` on this scheduler. */
@@ -206,12 +209,8 @@ export class Scheduler implements AsyncDisposable {
     name: string,
     options?: Omit<LocateOptions, "scheduler">,
   ): Promise<Channel | undefined> {
-    const bad = timeoutError(options?.timeout);
-    if (bad !== undefined) return Promise.reject(bad);
-    if (options?.location != null && !sameLocation(options.location, this.location)) {
-      return Promise.reject(new Error("locating on a remote peer needs the network layer"));
-    }
-    return Promise.resolve(this.#channels.get(name));
+    const bad = this.#locateError(options);
+    return bad !== undefined ? Promise.reject(bad) : Promise.resolve(this.#channels.get(name));
   }
 
   /** Makes `finish` close `resource`; returns it. */
@@ -228,6 +227,16 @@ export class Scheduler implements AsyncDisposable {
   /** `await using scheduler = new Scheduler()` finishes it on scope exit. */
   [Symbol.asyncDispose](): Promise<void> {
     return this.finish().then(() => {});
+  }
+
+  /** Why a `locate` cannot search, or `undefined`. */
+  #locateError(options: Omit<LocateOptions, "scheduler"> | undefined): Error | undefined {
+    const bad = timeoutError(options?.timeout);
+    if (bad !== undefined) return bad;
+    if (options?.location != null && !sameLocation(options.location, this.location)) {
+      return new Error("locating on a remote peer needs the network layer");
+    }
+    return undefined;
   }
 
   #drain = (): void => {
@@ -266,24 +275,10 @@ export class Scheduler implements AsyncDisposable {
         s.#tasks.delete(t.id);
         if (!t.daemon && --s.#nonDaemon === 0) s.#joiners.settleAll(true);
       },
-      registerTask(s, name, t) {
-        const holder = s.#names.get(name);
-        if (holder !== undefined && holder !== t) return false;
-        s.#names.set(name, t);
-        return true;
-      },
-      unregisterTask(s, name, t) {
-        if (s.#names.get(name) === t) s.#names.delete(name);
-      },
-      registerChannel(s, name, c) {
-        const holder = s.#channels.get(name);
-        if (holder !== undefined && holder !== c) return false;
-        s.#channels.set(name, c);
-        return true;
-      },
-      unregisterChannel(s, name, c) {
-        if (s.#channels.get(name) === c) s.#channels.delete(name);
-      },
+      registerTask: (s, name, t) => claimName(s.#names, name, t),
+      unregisterTask: (s, name, t) => releaseName(s.#names, name, t),
+      registerChannel: (s, name, c) => claimName(s.#channels, name, c),
+      unregisterChannel: (s, name, c) => releaseName(s.#channels, name, c),
       setSpawner(spawn, start) {
         spawner = spawn;
         startTask = start;
@@ -292,7 +287,14 @@ export class Scheduler implements AsyncDisposable {
   }
 }
 
-/** Hooks between the scheduler and the task and channel modules. */
+/**
+ * Hooks between the scheduler and the task and channel modules.
+ *
+ * @example
+ * ```ts ignore
+ * this.id = schedulerInternals.nextId(this.scheduler);
+ * ```
+ */
 export interface SchedulerInternals {
   adopt(s: Scheduler, task: Task): number;
   nextId(s: Scheduler): number;
@@ -307,6 +309,19 @@ export interface SchedulerInternals {
     spawn: (s: Scheduler, fn: TaskFunction, args: unknown[]) => Task,
     start: (t: Task) => void,
   ): void;
+}
+
+/** Registers `holder` under `name` unless another holds it; `true` if it holds it now. */
+function claimName<T>(registry: Map<string, T>, name: string, holder: T): boolean {
+  const current = registry.get(name);
+  if (current !== undefined && current !== holder) return false;
+  registry.set(name, holder);
+  return true;
+}
+
+/** Removes `name` if `holder` holds it. */
+function releaseName<T>(registry: Map<string, T>, name: string, holder: T): void {
+  if (registry.get(name) === holder) registry.delete(name);
 }
 
 function sameLocation(a: Location, b: Location | null): boolean {

@@ -6,8 +6,8 @@
 import { currentTask } from "./context.ts";
 import { type Held, holdOf } from "./hold.ts";
 import { TRUE } from "./lock.ts";
-import { type WaitOptions, waitOptionsError } from "./options.ts";
-import { park, pendingError, WaitQueue } from "./wait.ts";
+import type { WaitOptions } from "./options.ts";
+import { park, waitError, WaitQueue } from "./wait.ts";
 
 /**
  * A semaphore with `value` permits; waiters are served FIFO. Anyone may
@@ -52,11 +52,9 @@ export class Semaphore {
 
   /** Takes a permit, waiting FIFO if none is free; resolves `false` on timeout. */
   acquire(options?: WaitOptions): Promise<boolean> {
-    // Validated before the fast path, so a bad timeout is reported even when no wait is needed.
-    const bad = waitOptionsError(options);
-    if (bad !== undefined) return Promise.reject(bad);
+    // Checked before the fast path: a bad or aborted wait takes nothing.
     const task = currentTask();
-    const err = pendingError(task);
+    const err = waitError(task, options);
     if (err !== undefined) return Promise.reject(err);
     if (this.#value > 0 && this.#waiters.length === 0) {
       this.#value--;

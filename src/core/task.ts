@@ -30,7 +30,20 @@ import type { Location } from "./location.ts";
 
 const logger = getLogger(["denocos", "task"]);
 
-/** The states a task goes through; the last three are final. */
+/**
+ * The states a task goes through; the last three are final.
+ *
+ * @example
+ * ```ts
+ * import { spawn, type TaskState } from "@denocos/denocos";
+ *
+ * const t = spawn((task) => task.sleep());
+ * const before: TaskState = t.state; // "ready": it starts at the next microtask
+ * t.terminate();
+ * await t.finish().catch(() => {});
+ * console.log(before, t.state); // "ready" "terminated"
+ * ```
+ */
 export type TaskState =
   | "ready"
   | "running"
@@ -93,12 +106,15 @@ export interface LocateOptions {
   timeout?: number;
 }
 
-// Task states, as small integers so hot paths compare numbers.
-const READY = 0, RUNNING = 1, SUSPENDED = 2, RECEIVING = 3;
-const FINISHED = 4, FAILED = 5, TERMINATED = 6;
+// Task states, as small integers so hot paths compare numbers. SUSPENDED
+// waits on other primitives only; SLEEPING and RECEIVING are the task's own
+// wait (at most one), which may run alongside others.
+const READY = 0, RUNNING = 1, SUSPENDED = 2, SLEEPING = 3, RECEIVING = 4;
+const FINISHED = 5, FAILED = 6, TERMINATED = 7;
 const STATE_NAMES: readonly TaskState[] = [
   "ready",
   "running",
+  "suspended",
   "suspended",
   "receiving",
   "finished",
@@ -106,8 +122,17 @@ const STATE_NAMES: readonly TaskState[] = [
   "terminated",
 ];
 
-// Waiter kinds for the task's own waits; primitives use 0.
-const K_OTHER = 0, K_SLEEP = 1, K_RECEIVE = 2;
+/** Whether a task in `state` is in its own sleep or receive. */
+function ownWait(state: number): boolean {
+  return state === SLEEPING || state === RECEIVING;
+}
+
+// A `Waiter`'s kind: SLEEPING or RECEIVING for the task's own timed waits,
+// K_OTHER for every primitive's.
+const K_OTHER = 0;
+
+// `Task.throw`'s error slot when no error is pending (any value can be thrown).
+const NO_THROW: unique symbol = Symbol("denocos.noThrow");
 
 interface SwapRequest {
   // deno-lint-ignore no-explicit-any
@@ -189,8 +214,6 @@ export class Task<R = unknown> {
   #args: unknown[] | null;
   #state = READY;
   #mailbox: RingBuffer<unknown> | null = null;
-  /** What the task's own wait is: K_SLEEP, K_RECEIVE, or K_OTHER for none. */
-  #selfKind = K_OTHER;
   /**
    * The task's own sleep/receive wait when it has a timer or a signal. An
    * untimed one (the common case) needs no `Waiter`: the task keeps the
@@ -204,8 +227,7 @@ export class Task<R = unknown> {
   /** True when the next wait must look at terminate/throw/swap. */
   #attention = false;
   #terminated: TaskTerminated | null = null;
-  #hasThrow = false;
-  #throwError: unknown = undefined;
+  #thrown: unknown = NO_THROW;
   #swap: SwapRequest | null = null;
   #swappable = false;
   #daemon = false;
@@ -223,11 +245,13 @@ export class Task<R = unknown> {
    */
   // deno-lint-ignore no-explicit-any
   constructor(fn: TaskFunction<R, any[]>, ...args: unknown[]) {
+    // Taken first, so no failure below can leave it set for the next task.
+    const on = spawningOn;
+    spawningOn = undefined;
     if (typeof fn !== "function") {
       throw new TypeError(`spawn: 'fn' must be a function, got ${describe(fn)}`);
     }
-    const scheduler = spawningOn ?? currentTask()?.scheduler ?? Scheduler.default();
-    spawningOn = undefined;
+    const scheduler = on ?? currentTask()?.scheduler ?? Scheduler.default();
     this.scheduler = scheduler;
     this.#fn = fn;
     this.#args = args;
@@ -285,7 +309,7 @@ export class Task<R = unknown> {
    */
   send(message: unknown): boolean {
     if (this.#state >= FINISHED) return false;
-    if (this.#selfKind === K_RECEIVE) this.#wake(message);
+    if (this.#state === RECEIVING) this.#wake(message);
     else {
       const mb = this.#mailbox ??= new RingBuffer();
       if (mb.length >= this.scheduler.mailboxLimit) {
@@ -299,7 +323,8 @@ export class Task<R = unknown> {
   /**
    * Like `send`, but resolves with the number of recipients: `1` once the
    * message is in the mailbox, `0` if the task has ended (or, for a remote
-   * task, when the time is up).
+   * task, when the time is up). Rejects with `MailboxFull` where `send`
+   * throws it.
    */
   deliver(message: unknown, options?: WaitOptions): Promise<number> {
     const bad = waitOptionsError(options);
@@ -329,11 +354,11 @@ export class Task<R = unknown> {
       }
       return Promise.resolve(mb.shift() as T);
     }
-    if (this.#selfKind !== K_OTHER) return Promise.reject(this.#busy());
+    if (ownWait(this.#state)) return Promise.reject(this.#busy());
     if (options === undefined || (options.timeout === undefined && options.signal === undefined)) {
-      return this.#waitSelf(K_RECEIVE) as Promise<T>;
+      return this.#waitSelf(RECEIVING) as Promise<T>;
     }
-    return park<T>(null, this, options, options.alarmValue as T, undefined, K_RECEIVE);
+    return park<T>(null, this, options, options.alarmValue as T, undefined, RECEIVING);
   }
 
   /**
@@ -353,7 +378,9 @@ export class Task<R = unknown> {
   /**
    * Suspends the task until `resume(v)` (resolves `v`) or until `ms` have
    * passed (resolves `alarmValue`). Without `ms` only `resume` wakes it;
-   * `sleep(0)` just yields. Messages do **not** wake a sleeper.
+   * `sleep(0)` yields to other tasks (and, now and then, to timers and I/O).
+   * Messages do **not** wake a sleeper. An abort of `options.signal` rejects
+   * with its reason (at once if it has aborted already).
    */
   sleep<T = unknown>(ms?: number, alarmValue?: T, options?: { signal?: AbortSignal }): Promise<T> {
     if (this.#attention) {
@@ -369,16 +396,16 @@ export class Task<R = unknown> {
         return yieldTurn(alarmValue as T);
       }
     }
-    if (this.#selfKind !== K_OTHER) return Promise.reject(this.#busy());
+    if (ownWait(this.#state)) return Promise.reject(this.#busy());
     const signal = options?.signal;
-    if (ms === undefined && signal === undefined) return this.#waitSelf(K_SLEEP) as Promise<T>;
+    if (ms === undefined && signal === undefined) return this.#waitSelf(SLEEPING) as Promise<T>;
     return park<T>(
       null,
       this,
       ms === undefined ? { signal } : { timeout: ms, signal },
       alarmValue as T,
       undefined,
-      K_SLEEP,
+      SLEEPING,
     );
   }
 
@@ -397,7 +424,7 @@ export class Task<R = unknown> {
    * pycos: use messages or an `Event` for wake-ups that must not be lost).
    */
   resume(value?: unknown): boolean {
-    if (this.#selfKind !== K_SLEEP) {
+    if (this.#state !== SLEEPING) {
       logger.debug("ignoring resume for task {name}: {state}", {
         name: this.name,
         state: this.state,
@@ -438,8 +465,7 @@ export class Task<R = unknown> {
    */
   throw(error: unknown): boolean {
     if (this.#state >= FINISHED) return false;
-    this.#hasThrow = true;
-    this.#throwError = error;
+    this.#thrown = error;
     this.#attention = true;
     this.#interrupt();
     return true;
@@ -551,9 +577,8 @@ export class Task<R = unknown> {
   }
 
   /** Starts an untimed sleep or receive: no `Waiter`, no closure of its own. */
-  #waitSelf(kind: number): Promise<unknown> {
-    this.#selfKind = kind;
-    this.#state = kind === K_RECEIVE ? RECEIVING : SUSPENDED;
+  #waitSelf(state: typeof SLEEPING | typeof RECEIVING): Promise<unknown> {
+    this.#state = state;
     capturing = this;
     return new Promise(captureSelf);
   }
@@ -582,10 +607,30 @@ export class Task<R = unknown> {
     reject(error);
   }
 
+  /** The task's own wait is over, whichever way it was kept. */
   #leaveSelf(): void {
-    this.#selfKind = K_OTHER;
-    this.#resolve = this.#reject = null;
+    this.#self = this.#resolve = this.#reject = null;
     this.#state = this.#others === null ? RUNNING : SUSPENDED;
+  }
+
+  /**
+   * Abandons every wait (the task's function has returned: it restarts or
+   * has ended). Waits it started and never awaited (a timed sleep, a lock
+   * acquire) are dropped, so no timer outlives the function and no lock or
+   * permit is handed to code that can no longer release it. The state is the
+   * caller's to set.
+   */
+  #clearWaits(): void {
+    const self = this.#self;
+    const others = this.#others;
+    this.#self =
+      this.#others =
+      this.#resolve =
+      this.#reject =
+        null;
+    self?.drop();
+    if (others instanceof Set) { for (const w of others) w.drop(); }
+    else others?.drop();
   }
 
   /**
@@ -594,17 +639,18 @@ export class Task<R = unknown> {
    */
   #notify(status: MonitorStatus): void {
     if (this.#state >= FINISHED) return;
-    if (this.#selfKind === K_RECEIVE) this.#wake(status);
+    if (this.#state === RECEIVING) this.#wake(status);
     else (this.#mailbox ??= new RingBuffer()).push(status);
   }
 
   /** Rejects the current waits if terminate/throw/swap asks for it. */
   #interrupt(): void {
     const others = this.#others;
-    if (this.#selfKind === K_OTHER && others === null) return;
+    const self = ownWait(this.#state);
+    if (!self && others === null) return;
     const err = takePending(this);
     if (err === undefined) return;
-    if (this.#selfKind !== K_OTHER) this.#fail(err);
+    if (self) this.#fail(err);
     if (others instanceof Set) { for (const w of [...others]) w.fail(err); }
     else if (others !== null) others.fail(err);
   }
@@ -664,13 +710,8 @@ export class Task<R = unknown> {
       this.#fn = swap.fn;
       this.#args = swap.args;
       this.name = swap.fn.name || this.name;
-      this.#others =
-        this.#self =
-        this.#resolve =
-        this.#reject =
-          null;
-      this.#selfKind = K_OTHER;
-      this.#attention = this.#hasThrow;
+      this.#clearWaits();
+      this.#attention = this.#thrown !== NO_THROW;
       this.#state = READY;
       schedulerInternals.schedule(this.scheduler, this);
       swap.resolve(true);
@@ -689,19 +730,7 @@ export class Task<R = unknown> {
     this.#result = result;
     this.#mailbox = null;
     this.#args = null;
-    // Waits the task started and never awaited (a timed sleep, a lock
-    // acquire) are abandoned: no timer outlives the task, and no lock or
-    // permit is handed to a task that can no longer release it.
-    this.#self?.drop();
-    const others = this.#others;
-    if (others instanceof Set) { for (const w of [...others]) w.drop(); }
-    else others?.drop();
-    this.#self =
-      this.#others =
-      this.#resolve =
-      this.#reject =
-        null;
-    this.#selfKind = K_OTHER;
+    this.#clearWaits();
     this.#attention = false;
     this.#swap?.resolve(false);
     this.#swap = null;
@@ -740,55 +769,49 @@ export class Task<R = unknown> {
         swap.resolve(false);
       }
       let err: unknown = undefined;
-      if (t.#hasThrow) {
-        err = t.#throwError;
-        t.#hasThrow = false;
-        t.#throwError = undefined;
+      if (t.#thrown !== NO_THROW) {
+        err = t.#thrown;
+        t.#thrown = NO_THROW;
       } else if (t.#swap !== null && t.#swappable) {
         t.#swap.thrown = true;
         err = new HotSwap(t.#swap.fn, t.#swap.args);
       }
-      t.#attention = t.#hasThrow || (t.#swap !== null && (t.#swappable || t.#swap.thrown));
+      // A throw is consumed above; only a swap can still need the next wait.
+      t.#attention = t.#swap !== null && (t.#swappable || t.#swap.thrown);
       return err;
     };
     installTaskWaitHooks({
       enter(t, w) {
         if (w.kind !== K_OTHER) {
           t.#self = w;
-          t.#selfKind = w.kind;
-          t.#state = w.kind === K_RECEIVE ? RECEIVING : SUSPENDED;
+          t.#state = w.kind;
           return;
         }
         const others = t.#others;
         if (others === null) t.#others = w;
         else if (others instanceof Set) others.add(w);
         else t.#others = new Set([others, w]);
-        if (t.#selfKind === K_OTHER) t.#state = SUSPENDED;
+        if (!ownWait(t.#state)) t.#state = SUSPENDED;
       },
       leave(t, w) {
         if (t.#state >= FINISHED) return;
         if (t.#self === w) {
-          t.#self = null;
-          t.#selfKind = K_OTHER;
-        } else {
-          const others = t.#others;
-          if (others === w) t.#others = null;
-          else if (others instanceof Set) {
-            others.delete(w);
-            if (others.size === 0) t.#others = null;
-          }
+          t.#leaveSelf();
+          return;
         }
-        if (t.#selfKind === K_OTHER) t.#state = t.#others === null ? RUNNING : SUSPENDED;
+        const others = t.#others;
+        if (others === w) t.#others = null;
+        else if (others instanceof Set) {
+          others.delete(w);
+          if (others.size === 0) t.#others = null;
+        }
+        if (!ownWait(t.#state)) t.#state = t.#others === null ? RUNNING : SUSPENDED;
       },
       pending: (t) => takePending(t),
     });
     schedulerInternals.setSpawner((scheduler, fn, args) => {
       spawningOn = scheduler;
-      try {
-        return new Task(fn, ...args);
-      } finally {
-        spawningOn = undefined;
-      }
+      return new Task(fn, ...args);
     }, startTask);
   }
 }
@@ -815,7 +838,15 @@ export function spawn<R, A extends unknown[]>(
   return new Task<R>(fn as TaskFunction<R>, ...args);
 }
 
-/** Describes a bad argument for an error message. */
+/**
+ * Describes a bad argument for an error message.
+ *
+ * @example
+ * ```ts ignore
+ * describe(null); // "null"
+ * describe(42); // "number 42"
+ * ```
+ */
 export function describe(value: unknown): string {
   if (value === null) return "null";
   if (typeof value === "function") return `function ${value.name || "(anonymous)"}`;

@@ -9,10 +9,24 @@ import type { Task } from "./task.ts";
 import { type WaitOptions, waitOptionsError } from "./options.ts";
 import { TimeoutError } from "./errors.ts";
 
-/** Use as a wait's timeout value to make a timeout reject with `TimeoutError`. */
+/**
+ * Use as a wait's timeout value to make a timeout reject with `TimeoutError`.
+ *
+ * @example
+ * ```ts ignore
+ * const conn = await park<Deno.Conn>(queue, task, { timeout: 100 }, TIMEOUT_REJECTS);
+ * ```
+ */
 export const TIMEOUT_REJECTS: unique symbol = Symbol("denocos.timeoutRejects");
 
-/** What `park` tells the task module so `terminate`/`throw` can reach the wait. */
+/**
+ * What `park` tells the task module so `terminate`/`throw` can reach the wait.
+ *
+ * @example
+ * ```ts ignore
+ * installTaskWaitHooks({ enter() {}, leave() {}, pending: () => undefined });
+ * ```
+ */
 export interface TaskWaitHooks {
   /** Called when `task` starts waiting on `waiter`. */
   enter(task: Task, waiter: Waiter): void;
@@ -52,6 +66,24 @@ export function pendingError(task: Task | undefined): unknown {
   return task === undefined ? undefined : hooks.pending(task);
 }
 
+/**
+ * Why a wait by `task` must fail before it does anything, or `undefined`:
+ * bad options (`waitOptionsError`) first, else the task's pending
+ * terminate/throw (consumed, as `pendingError` does). Primitives check it
+ * before their fast paths, so a refused wait takes nothing.
+ *
+ * @example
+ * ```ts ignore
+ * const task = currentTask();
+ * const err = waitError(task, options);
+ * if (err !== undefined) return Promise.reject(err);
+ * ```
+ */
+export function waitError(task: Task | undefined, options: WaitOptions | undefined): unknown {
+  const bad = waitOptionsError(options);
+  return bad !== undefined ? bad : pendingError(task);
+}
+
 let capturing: Waiter;
 let capture: (resolve: (v: unknown) => void, reject: (e: unknown) => void) => void;
 let startWait: (w: Waiter, options: WaitOptions | undefined) => Promise<unknown>;
@@ -77,8 +109,8 @@ export class Waiter {
   readonly task: Task | null;
   /** Whatever the primitive wants to remember about this wait. */
   data: unknown;
-  /** Extra data (a kind tag for task-level waits). */
-  kind: number;
+  /** Which of the task's own waits this is (sleep, receive); 0 for any other. */
+  readonly kind: number;
   #resolve!: (value: unknown) => void;
   #reject!: (error: unknown) => void;
   #timeoutValue: unknown;
@@ -97,11 +129,6 @@ export class Waiter {
     this.#timeoutValue = timeoutValue;
     this.data = data;
     this.kind = kind;
-  }
-
-  /** Whether the wait has settled. */
-  get done(): boolean {
-    return this.#done;
   }
 
   /** Resolves the wait with `value`. */
@@ -158,13 +185,11 @@ export class Waiter {
       if (timeout !== undefined && timeout !== Infinity) {
         w.#timer = setTimeout(expireWaiter, timeout, w);
       }
+      // Not aborted: park has rejected an aborted signal already.
       const signal = options?.signal;
       if (signal !== undefined) {
-        if (signal.aborted) w.fail(signal.reason);
-        else {
-          w.#signal = signal;
-          signal.addEventListener("abort", w, { once: true });
-        }
+        w.#signal = signal;
+        signal.addEventListener("abort", w, { once: true });
       }
       return p;
     };
@@ -212,17 +237,6 @@ export class WaitQueue {
     this.#length++;
   }
 
-  /** Puts `w` first (a condition's re-acquire goes ahead of newcomers). */
-  unshift(w: Waiter): void {
-    w.queue = this;
-    w.prev = null;
-    w.next = this.#head;
-    if (this.#head === null) this.#tail = w;
-    else this.#head.prev = w;
-    this.#head = w;
-    this.#length++;
-  }
-
   /** Removes and returns the oldest waiter. */
   shift(): Waiter | null {
     const w = this.#head;
@@ -253,12 +267,13 @@ export class WaitQueue {
 }
 
 /**
- * Parks the caller: returns a promise that the returned waiter settles. The
- * caller has already checked `pendingError` and that waiting is needed.
+ * Parks the caller: returns a promise that its waiter settles. The caller
+ * has already checked `waitError` (or `pendingError`) and that waiting is
+ * needed.
  *
  * @param queue where the waiter waits (or `null` when the caller keeps it)
  * @param task the waiting task (`currentTask()`), interrupted by terminate
- * @param options timeout and signal; the timeout is validated here
+ * @param options timeout and signal, validated here (see `waitOptionsError`)
  * @param timeoutValue what a timeout resolves to, or `TIMEOUT_REJECTS`
  * @param data primitive-specific payload stored on the waiter
  * @param kind tag used by task-level waits
@@ -278,14 +293,11 @@ export function park<T>(
 ): Promise<T> {
   const bad = waitOptionsError(options);
   if (bad !== undefined) return Promise.reject(bad);
-  const timeout = options?.timeout;
-  if (timeout !== undefined) {
-    if (timeout === 0) {
-      // A zero timeout polls: the caller already found nothing to take.
-      return timeoutValue === TIMEOUT_REJECTS
-        ? Promise.reject(new TimeoutError())
-        : Promise.resolve(timeoutValue);
-    }
+  if (options?.timeout === 0) {
+    // A zero timeout polls: the caller already found nothing to take.
+    return timeoutValue === TIMEOUT_REJECTS
+      ? Promise.reject(new TimeoutError())
+      : Promise.resolve(timeoutValue);
   }
   const w = new Waiter(task ?? null, timeoutValue, data, kind);
   if (queue !== null) queue.push(w);
