@@ -7,7 +7,8 @@
 import { currentTask } from "../core/context.ts";
 import { type WaitOptions, waitOptionsError } from "../core/options.ts";
 import { Scheduler } from "../core/scheduler.ts";
-import { park, pendingError, TIMEOUT_REJECTS, WaitQueue } from "../core/wait.ts";
+import { pendingError } from "../core/wait.ts";
+import { Arrivals } from "./arrivals.ts";
 import { ConnectionClosed } from "./errors.ts";
 import type { Sendable } from "./async_socket.ts";
 
@@ -95,9 +96,7 @@ export class AsyncDatagram implements Disposable, AsyncDisposable, AsyncIterable
   #conn: Deno.DatagramConn;
   #scheduler: Scheduler;
   #max: number;
-  #waiters = new WaitQueue();
-  #ready: Datagram[] = [];
-  #receiving = false;
+  #datagrams: Arrivals<Datagram> = new Arrivals(() => this.#startReceive(), same);
   #recvOp: Promise<void> | null = null;
   #chunk: Uint8Array = new Uint8Array(0);
   #off = 0;
@@ -193,12 +192,7 @@ export class AsyncDatagram implements Disposable, AsyncDisposable, AsyncIterable
     const err = pendingError(task);
     if (err !== undefined) return Promise.reject(err);
     if (this.#closed) return Promise.reject(new ConnectionClosed("datagram socket is closed"));
-    if (this.#ready.length > 0 && this.#waiters.length === 0) {
-      return Promise.resolve(this.#ready.shift()!);
-    }
-    const p = park<Datagram>(this.#waiters, task, options, TIMEOUT_REJECTS);
-    if (!this.#receiving && this.#waiters.length > 0) this.#startReceive();
-    return p;
+    return this.#datagrams.take(task, options);
   }
 
   /** Receives datagrams until the socket is closed. */
@@ -267,8 +261,7 @@ export class AsyncDatagram implements Disposable, AsyncDisposable, AsyncIterable
     this.#closed = true;
     this.#scheduler.disown(this);
     this.#memberships.clear();
-    this.#ready.length = 0;
-    this.#waiters.failAll(new ConnectionClosed("datagram socket is closed"));
+    this.#datagrams.close(new ConnectionClosed("datagram socket is closed"));
     try {
       this.#conn.close();
     } catch { /* already closed */ }
@@ -286,7 +279,6 @@ export class AsyncDatagram implements Disposable, AsyncDisposable, AsyncIterable
   }
 
   #startReceive(): void {
-    this.#receiving = true;
     // Datagrams land in a shared chunk and are handed out as views; a chunk
     // is never written twice, so handed-out data stays intact.
     if (this.#chunk.length - this.#off < this.#max) {
@@ -298,20 +290,16 @@ export class AsyncDatagram implements Disposable, AsyncDisposable, AsyncIterable
   }
 
   #onReceive = ([data, addr]: [Uint8Array, Deno.Addr]): void => {
-    this.#receiving = false;
     if (this.#closed) return;
     this.#off += data.length;
-    const d: Datagram = { data, remoteAddr: addr as Deno.NetAddr };
-    const w = this.#waiters.shift();
-    if (w === null) this.#ready.push(d);
-    else w.settle(d);
-    if (this.#waiters.length > 0) this.#startReceive();
+    this.#datagrams.arrived({ data, remoteAddr: addr as Deno.NetAddr });
   };
 
   #onError = (e: unknown): void => {
-    this.#receiving = false;
-    if (this.#closed) return;
-    this.#waiters.shift()?.fail(e);
-    if (this.#waiters.length > 0) this.#startReceive();
+    if (!this.#closed) this.#datagrams.failed(e);
   };
+}
+
+function same<T>(x: T): T {
+  return x;
 }

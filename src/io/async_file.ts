@@ -17,7 +17,7 @@ import { Scheduler } from "../core/scheduler.ts";
 import type { Task } from "../core/task.ts";
 import { park, TIMEOUT_REJECTS, WaitQueue } from "../core/wait.ts";
 import type { ReadLineOptions } from "./async_socket.ts";
-import { PullReader } from "./pull_reader.ts";
+import { type Fill, PullReader } from "./pull_reader.ts";
 import { refusal, waitFor } from "./wait_for.ts";
 
 const encoder = new TextEncoder();
@@ -151,9 +151,6 @@ export class AsyncFile implements AsyncDisposable, AsyncIterable<Uint8Array> {
    * ```
    */
   read(max = 65536, options?: WaitOptions): Promise<Uint8Array> {
-    if (!Number.isInteger(max) || max < 1 || max > 0x3fffffff) {
-      return Promise.reject(new RangeError(`'max' must be a positive integer, got ${max}`));
-    }
     return this.#reader.read(currentTask(), max, options);
   }
 
@@ -315,7 +312,7 @@ export class AsyncFile implements AsyncDisposable, AsyncIterable<Uint8Array> {
     if (ahead > 0) await this.#file.seek(-ahead, Deno.SeekMode.Current);
   }
 
-  #fill = (rb: { space(need?: number): Uint8Array; commit(n: number): void }): Promise<boolean> =>
+  #fill: Fill = (rb) =>
     this.#then(async () => {
       const n = await this.#file.read(rb.space());
       if (n === null) return false;

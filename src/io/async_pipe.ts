@@ -15,7 +15,7 @@ import type { WaitOptions } from "../core/options.ts";
 import { Scheduler } from "../core/scheduler.ts";
 import type { Task } from "../core/task.ts";
 import type { ReadLineOptions } from "./async_socket.ts";
-import { PullReader } from "./pull_reader.ts";
+import { type Fill, PullReader } from "./pull_reader.ts";
 import { refusal, waitFor } from "./wait_for.ts";
 
 /** The default limit of `communicate`'s output, per stream: 64 MiB. */
@@ -194,11 +194,7 @@ class Stage {
 
 function ignore(): void {}
 
-function fillFrom(reader: ReadableStreamDefaultReader<Uint8Array>): (rb: {
-  length: number;
-  space(need?: number): Uint8Array;
-  commit(n: number): void;
-}) => Promise<boolean> {
+function fillFrom(reader: ReadableStreamDefaultReader<Uint8Array>): Fill {
   return async (rb) => {
     const r = await reader.read();
     if (r.done) return false;
@@ -391,11 +387,7 @@ export class AsyncPipe implements AsyncDisposable {
    * ```
    */
   read(max = 65536, options?: WaitOptions): Promise<Uint8Array> {
-    const r = this.#stdout("read");
-    if (!(r instanceof PullReader)) return Promise.reject(r);
-    const bad = badMax(max);
-    if (bad !== undefined) return Promise.reject(bad);
-    return r.read(currentTask(), max, options);
+    return readFrom(this.#stdout("read"), max, options);
   }
 
   /**
@@ -409,9 +401,7 @@ export class AsyncPipe implements AsyncDisposable {
    * ```
    */
   readLine(options?: ReadLineOptions): Promise<string | null> {
-    const r = this.#stdout("readLine");
-    if (!(r instanceof PullReader)) return Promise.reject(r);
-    return r.readLine(currentTask(), options);
+    return readLineFrom(this.#stdout("readLine"), options);
   }
 
   /**
@@ -440,11 +430,7 @@ export class AsyncPipe implements AsyncDisposable {
    * ```
    */
   readStderr(max = 65536, options?: WaitOptions): Promise<Uint8Array> {
-    const r = this.#stderr("readStderr");
-    if (!(r instanceof PullReader)) return Promise.reject(r);
-    const bad = badMax(max);
-    if (bad !== undefined) return Promise.reject(bad);
-    return r.read(currentTask(), max, options);
+    return readFrom(this.#stderr("readStderr"), max, options);
   }
 
   /**
@@ -456,9 +442,7 @@ export class AsyncPipe implements AsyncDisposable {
    * ```
    */
   readLineStderr(options?: ReadLineOptions): Promise<string | null> {
-    const r = this.#stderr("readLineStderr");
-    if (!(r instanceof PullReader)) return Promise.reject(r);
-    return r.readLine(currentTask(), options);
+    return readLineFrom(this.#stderr("readLineStderr"), options);
   }
 
   /**
@@ -600,9 +584,21 @@ export class AsyncPipe implements AsyncDisposable {
   }
 }
 
-function badMax(max: number): RangeError | undefined {
-  if (Number.isInteger(max) && max >= 1 && max <= 0x3fffffff) return undefined;
-  return new RangeError(`'max' must be a positive integer, got ${max}`);
+/** `read` on one of the child's outputs, or the reason it cannot be read. */
+function readFrom(
+  r: PullReader | Error,
+  max: number,
+  options: WaitOptions | undefined,
+): Promise<Uint8Array> {
+  return r instanceof PullReader ? r.read(currentTask(), max, options) : Promise.reject(r);
+}
+
+/** `readLine` on one of the child's outputs, or the reason it cannot be read. */
+function readLineFrom(
+  r: PullReader | Error,
+  options: ReadLineOptions | undefined,
+): Promise<string | null> {
+  return r instanceof PullReader ? r.readLine(currentTask(), options) : Promise.reject(r);
 }
 
 /** Closes stdin of `stage` after the writes queued before. */

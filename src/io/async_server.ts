@@ -5,10 +5,11 @@
  * @module
  */
 import { currentTask } from "../core/context.ts";
-import type { WaitOptions } from "../core/options.ts";
+import { type WaitOptions, waitOptionsError } from "../core/options.ts";
 import { Scheduler } from "../core/scheduler.ts";
-import { park, pendingError, TIMEOUT_REJECTS, WaitQueue } from "../core/wait.ts";
-import { AsyncSocket, type SocketOptions } from "./async_socket.ts";
+import { pendingError } from "../core/wait.ts";
+import { Arrivals } from "./arrivals.ts";
+import { AsyncSocket, checkSocketOptions, type SocketOptions } from "./async_socket.ts";
 import { ConnectionClosed } from "./errors.ts";
 
 /**
@@ -119,9 +120,7 @@ export class AsyncServer<A extends Deno.Addr = Deno.Addr>
   #listener: Deno.Listener;
   #options: SocketOptions;
   #scheduler: Scheduler;
-  #waiters = new WaitQueue();
-  #ready: Deno.Conn[] = [];
-  #accepting = false;
+  #conns: Arrivals<Deno.Conn, AsyncSocket<A>>;
   #acceptOp: Promise<void> | null = null;
   #closed = false;
 
@@ -129,18 +128,23 @@ export class AsyncServer<A extends Deno.Addr = Deno.Addr>
    * Wraps a listener you already have. The server owns it from now on.
    *
    * @param listener from `Deno.listen` or `Deno.listenTls`
-   * @param options socket options for accepted connections, owning scheduler
+   * @param options socket options for accepted connections (checked here:
+   *   a `RangeError` for a bad `maxMessageSize` or `bufferSize`), owning scheduler
    */
   constructor(listener: Deno.Listener, options?: SocketOptions) {
+    checkSocketOptions(options);
     this.#listener = listener;
     this.#options = { ...options };
     this.#scheduler = options?.scheduler ?? currentTask()?.scheduler ?? Scheduler.default();
     this.#options.scheduler = this.#scheduler;
+    this.#conns = new Arrivals(this.#startAccept, this.#wrap);
     this.#scheduler.adopt(this);
   }
 
   /**
-   * Listens on TCP (optionally TLS) or a Unix socket.
+   * Listens on TCP (optionally TLS) or a Unix socket. Bad socket options
+   * (`maxMessageSize`, `bufferSize`) throw a `RangeError` here, before
+   * anything listens.
    *
    * @example
    * ```ts
@@ -159,6 +163,7 @@ export class AsyncServer<A extends Deno.Addr = Deno.Addr>
     if (options === null || typeof options !== "object") {
       throw new TypeError("listen: options must be an object");
     }
+    checkSocketOptions(options); // before listening, so a refusal leaks no listener
     let listener: Deno.Listener;
     if (options.transport === "unix") {
       listener = Deno.listen({ transport: "unix", path: options.path });
@@ -199,16 +204,14 @@ export class AsyncServer<A extends Deno.Addr = Deno.Addr>
    * ```
    */
   accept(options?: WaitOptions): Promise<AsyncSocket<A>> {
+    // Before the fast path, as every wait: an aborted signal takes no connection.
+    const bad = waitOptionsError(options);
+    if (bad !== undefined) return Promise.reject(bad);
     const task = currentTask();
     const err = pendingError(task);
     if (err !== undefined) return Promise.reject(err);
     if (this.#closed) return Promise.reject(new ConnectionClosed("server is closed"));
-    if (this.#ready.length > 0 && this.#waiters.length === 0) {
-      return Promise.resolve(this.#wrap(this.#ready.shift()!));
-    }
-    const p = park<AsyncSocket<A>>(this.#waiters, task, options, TIMEOUT_REJECTS);
-    if (!this.#accepting && this.#waiters.length > 0) this.#startAccept();
-    return p;
+    return this.#conns.take(task, options);
   }
 
   /** Accepts connections until the server is closed. */
@@ -238,8 +241,7 @@ export class AsyncServer<A extends Deno.Addr = Deno.Addr>
     if (this.#closed) return;
     this.#closed = true;
     this.#scheduler.disown(this);
-    this.#waiters.failAll(new ConnectionClosed("server is closed"));
-    for (const c of this.#ready.splice(0)) closeQuietly(c);
+    for (const c of this.#conns.close(new ConnectionClosed("server is closed"))) closeQuietly(c);
     closeQuietly(this.#listener);
   }
 
@@ -254,34 +256,21 @@ export class AsyncServer<A extends Deno.Addr = Deno.Addr>
     await this.#acceptOp;
   }
 
-  #wrap(conn: Deno.Conn): AsyncSocket<A> {
-    return new AsyncSocket<A>(conn, this.#options);
-  }
+  #wrap = (conn: Deno.Conn): AsyncSocket<A> => new AsyncSocket<A>(conn, this.#options);
 
-  #startAccept(): void {
-    this.#accepting = true;
+  #startAccept = (): void => {
     this.#acceptOp = this.#listener.accept().then(this.#onAccept, this.#onError);
-  }
+  };
 
   #onAccept = (conn: Deno.Conn): void => {
-    this.#accepting = false;
-    if (this.#closed) {
-      closeQuietly(conn);
-      return;
-    }
-    const w = this.#waiters.shift();
-    if (w === null) this.#ready.push(conn);
-    else w.settle(this.#wrap(conn));
-    if (this.#waiters.length > 0) this.#startAccept();
+    if (this.#closed) closeQuietly(conn);
+    else this.#conns.arrived(conn);
   };
 
   #onError = (e: unknown): void => {
-    this.#accepting = false;
-    if (this.#closed) return;
     // A failed accept (say, too many open files) fails one caller; the next
     // accept tries again.
-    this.#waiters.shift()?.fail(e);
-    if (this.#waiters.length > 0) this.#startAccept();
+    if (!this.#closed) this.#conns.failed(e);
   };
 }
 

@@ -626,7 +626,8 @@ export class AsyncSocket<A extends Deno.Addr = Deno.Addr> implements Disposable,
     if (this.#writing || typeof data === "string" || data.length === 0) {
       return this.#write(W_ALL, data, options) as Promise<void>;
     }
-    // The common case, kept short: nothing is being sent, start at once.
+    // The common case, kept short: nothing is being sent, start at once
+    // (going through #write instead measured a few percent slower on B4).
     const task = currentTask();
     if (task !== undefined) {
       const err = pendingError(task);
@@ -1073,6 +1074,22 @@ export class AsyncSocket<A extends Deno.Addr = Deno.Addr> implements Disposable,
     this.#active.push(w);
     this.#startJob(job.kind, job.bytes);
   }
+}
+
+/**
+ * Throws the `RangeError` that `new AsyncSocket(conn, options)` would throw
+ * for bad `maxMessageSize` or `bufferSize`, so that `AsyncServer` refuses
+ * them when it is made, not with an unhandled rejection at its first accept.
+ *
+ * @example
+ * ```ts ignore
+ * checkSocketOptions({ bufferSize: 16 }); // throws RangeError
+ * ```
+ */
+export function checkSocketOptions(options: SocketOptions | undefined): void {
+  checkLimit(options?.maxMessageSize, DEFAULT_MAX_MESSAGE_SIZE, "maxMessageSize");
+  // The buffer checks its size; it allocates nothing until its first read.
+  new ReadBuffer(options?.bufferSize ?? 16384);
 }
 
 function limitOf(value: number | undefined, fallback: number, what: string): number | RangeError {

@@ -9,12 +9,13 @@
  * @module
  */
 import type { Task } from "../core/task.ts";
-import { type WaitOptions, waitOptionsError } from "../core/options.ts";
-import { park, pendingError, TIMEOUT_REJECTS, WaitQueue } from "../core/wait.ts";
+import type { WaitOptions } from "../core/options.ts";
+import { park, TIMEOUT_REJECTS, WaitQueue } from "../core/wait.ts";
 import { DEFAULT_MAX_LINE_LENGTH, type ReadLineOptions } from "./async_socket.ts";
 import { MessageTooLarge } from "./errors.ts";
 import { ReadBuffer } from "./read_buffer.ts";
 import { ReaderQueue } from "./reader_queue.ts";
+import { refusal } from "./wait_for.ts";
 
 /**
  * Reads more bytes into `rb`: resolves `false` at end of stream, `true`
@@ -95,10 +96,14 @@ export class PullReader {
   }
 
   /**
-   * Resolves the bytes available now, at most `max`, waiting for at least
-   * one; an empty array at end of stream.
+   * Resolves the bytes available now, at most `max` (a positive integer,
+   * else a `RangeError`), waiting for at least one; an empty array at end of
+   * stream.
    */
   read(task: Task | undefined, max: number, options?: WaitOptions): Promise<Uint8Array> {
+    if (!Number.isInteger(max) || max < 1 || max > 0x3fffffff) {
+      return Promise.reject(new RangeError(`'max' must be a positive integer, got ${max}`));
+    }
     return this.#request(task, max * 4 + R_READ, options) as Promise<Uint8Array>;
   }
 
@@ -169,11 +174,8 @@ export class PullReader {
   }
 
   #request(task: Task | undefined, code: number, options?: WaitOptions): Promise<unknown> {
-    const err = pendingError(task);
-    if (err !== undefined) return Promise.reject(err);
-    if (this.#closed) return Promise.reject(this.#closedError());
-    const bad = waitOptionsError(options);
-    if (bad !== undefined) return Promise.reject(bad);
+    const refused = refusal(task, options, this.#closed, this.#name);
+    if (refused !== undefined) return Promise.reject(refused);
     if (this.#readers.length === 0) {
       let r: unknown;
       try {

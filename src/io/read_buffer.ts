@@ -223,7 +223,8 @@ export class ReadBuffer {
   /**
    * A view of the first `n` buffered bytes (at most what is buffered),
    * without removing them, for a caller that reads it at once and keeps
-   * nothing (say, to decode a line before `skip`).
+   * nothing (say, to parse a header of its own protocol before `skip`): the
+   * memory may be read into again once those bytes are taken.
    */
   peek(n: number): Uint8Array {
     const avail = this.#end - this.#start;
