@@ -87,7 +87,8 @@ async function discoverShapes(): Promise<string[]> {
 
 /** `b4_tcp_echo.ts` → `B4`, for error rows of shapes that printed nothing. */
 function idOf(file: string): string {
-  return file.match(/^b(\d+)/i) ? `B${file.match(/^b(\d+)/i)![1]}` : file;
+  const m = file.match(/^b(\d+)/i);
+  return m ? `B${m[1]}` : file;
 }
 
 function stripAnsi(s: string): string {

@@ -2,6 +2,8 @@
  * `deno task demo`: runs the examples one after another in this process,
  * each under a heading. Needs no permissions.
  *
+ * Run: `npx deno run examples/demo.ts` (no permissions needed), or `npx deno task demo`.
+ *
  * @module
  */
 import { main as channel } from "./channel.ts";

@@ -6,17 +6,8 @@
  * @module
  */
 import assert from "node:assert/strict";
-import {
-  BoundedSemaphore,
-  Channel,
-  Condition,
-  Event,
-  Lock,
-  RLock,
-  Semaphore,
-  spawn,
-} from "../../mod.ts";
-import { withScheduler } from "./_util.ts";
+import { BoundedSemaphore, Channel, Condition, Event, Lock, RLock, Semaphore } from "../../mod.ts";
+import { LIMIT, withScheduler } from "./_util.ts";
 
 const reason = new Error("already aborted");
 const aborted = (): AbortSignal => AbortSignal.abort(reason);
@@ -83,7 +74,7 @@ Deno.test("aborted signal: sleep(0), deliver, finish and join reject", async () 
     assert.equal(await t.finish(), "done");
     await assert.rejects(t.finish({ signal: aborted() }), isReason);
     await assert.rejects(s.join({ signal: aborted() }), isReason);
-    const live = spawn(async (task) => await task.receive());
+    const live = s.spawn(async (task) => await task.receive());
     await assert.rejects(live.deliver("x", { signal: aborted() }), isReason);
     assert.equal(live.pending, 0);
     live.send("stop");
@@ -102,5 +93,26 @@ Deno.test("aborted signal: channel subscribe and deliver reject and change nothi
     channel.send("hello");
     assert.equal(await t.finish(), "hello");
     channel.close();
+  });
+});
+
+Deno.test("aborted signal: receive({ timeout: 0 }) rejects even on an empty mailbox", async () => {
+  await withScheduler(async (s) => {
+    const t = s.spawn(async (task) => {
+      return await task.receive({ timeout: 0, signal: aborted(), alarmValue: "polled" }).then(
+        (v) => ["resolved", v],
+        (e) => ["rejected", isReason(e)],
+      );
+    });
+    assert.deepEqual(await t.finish({ timeout: LIMIT }), ["rejected", true]);
+  });
+});
+
+Deno.test("aborted signal: scheduler.join({ timeout: 0 }) rejects while tasks run", async () => {
+  await withScheduler(async (s) => {
+    const t = s.spawn((task) => task.receive());
+    await assert.rejects(s.join({ timeout: 0, signal: aborted() }), isReason);
+    t.send("stop");
+    await t.finish({ timeout: LIMIT });
   });
 });

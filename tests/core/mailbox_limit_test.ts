@@ -8,12 +8,11 @@
  */
 import assert from "node:assert/strict";
 import { Channel, DEFAULT_MAILBOX_LIMIT, Event, MailboxFull, Scheduler } from "../../mod.ts";
-import { LIMIT } from "./_util.ts";
+import { LIMIT, withScheduler } from "./_util.ts";
 
 Deno.test("mailbox limit: send past the limit throws MailboxFull; queued messages survive", async () => {
-  const s = new Scheduler({ mailboxLimit: 3 });
-  const tookOne = new Event();
-  try {
+  await withScheduler(async (s) => {
+    const tookOne = new Event();
     const t = s.spawn(async function collector(task) {
       await task.sleep(); // lets the sender fill the mailbox first
       const got = [await task.receive()];
@@ -37,15 +36,12 @@ Deno.test("mailbox limit: send past the limit throws MailboxFull; queued message
     assert.equal(await tookOne.wait({ timeout: LIMIT }), true);
     assert.equal(t.send(5), true);
     assert.deepEqual(await t.finish(), [1, 2, 3, 5]);
-  } finally {
-    await s.terminate();
-  }
+  }, { mailboxLimit: 3 });
 });
 
 Deno.test("mailbox limit: a channel skips a full subscriber and reaches the rest", async () => {
-  const s = new Scheduler({ mailboxLimit: 1 });
   const channel = new Channel("mailbox-limit");
-  try {
+  await withScheduler(async (s) => {
     const full = s.spawn((task) => task.sleep());
     const free = s.spawn(async (task) => await task.receive());
     await channel.subscribe(full);
@@ -54,10 +50,7 @@ Deno.test("mailbox limit: a channel skips a full subscriber and reaches the rest
     assert.equal(channel.send("news"), 1);
     assert.equal(await free.finish(), "news");
     assert.equal(full.pending, 1);
-  } finally {
-    channel.close();
-    await s.terminate();
-  }
+  }, { mailboxLimit: 1 }).finally(() => channel.close());
 });
 
 Deno.test("mailbox limit: default and bad values", () => {

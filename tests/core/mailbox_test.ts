@@ -172,12 +172,22 @@ Deno.test("task.deliver resolves 1 once queued, 0 for an ended task", async () =
   });
 });
 
-Deno.test("send to an ended task returns false and the message is dropped", async () => {
+Deno.test("send and deliver to an ended task, however it ended, drop the message", async () => {
   await withScheduler(async (s) => {
-    const t = s.spawn(() => "done");
-    await t.finish();
-    assert.equal(t.send("late"), false);
-    assert.equal(t.pending, 0);
+    const finished = s.spawn(() => "done");
+    const failed = s.spawn(() => {
+      throw new Error("x");
+    });
+    const terminated = s.spawn(async (task) => await task.sleep());
+    terminated.terminate();
+    await finished.finish();
+    await assert.rejects(failed.finish());
+    await assert.rejects(terminated.finish());
+    for (const t of [finished, failed, terminated]) {
+      assert.equal(t.send("late"), false, t.state);
+      assert.equal(await t.deliver("late"), 0, t.state);
+      assert.equal(t.pending, 0, t.state);
+    }
   });
 });
 

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { Event, LockNotHeld, RLock, TimeoutError } from "../../mod.ts";
-import { LIMIT, withScheduler } from "./_util.ts";
+import { holdInTask, LIMIT, queueOn, withScheduler } from "./_util.ts";
 
 Deno.test("the holder may acquire again; the lock is free after as many releases", async () => {
   await withScheduler(async (s) => {
@@ -55,14 +55,7 @@ Deno.test("release by a task that does not own the RLock throws LockNotHeld", as
   await withScheduler(async (s) => {
     const lock = new RLock();
     assert.throws(() => lock.release(), LockNotHeld);
-    const held = new Event();
-    const holder = s.spawn(async (task) => {
-      await lock.acquire();
-      held.set();
-      await task.sleep();
-      lock.release();
-    });
-    assert.equal(await held.wait({ timeout: LIMIT }), true);
+    const holder = await holdInTask(s, lock);
     const intruder = s.spawn(() => lock.release());
     await assert.rejects(intruder.finish({ timeout: LIMIT }), LockNotHeld);
     assert.throws(() => lock.release(), LockNotHeld);
@@ -78,17 +71,7 @@ Deno.test("RLock waiters are served FIFO and a timed-out waiter leaves the queue
     const lock = new RLock();
     await lock.acquire();
     const order: string[] = [];
-    const tasks = [];
-    for (const name of ["a", "b", "c"]) {
-      const waiting = new Event();
-      tasks.push(s.spawn(async () => {
-        waiting.set();
-        assert.equal(await lock.acquire({ timeout: LIMIT }), true);
-        order.push(name);
-        lock.release();
-      }));
-      assert.equal(await waiting.wait({ timeout: LIMIT }), true);
-    }
+    const tasks = await queueOn(s, lock, ["a", "b", "c"], order);
     const timedOut = s.spawn(() => lock.acquire({ timeout: 1 }));
     assert.equal(await timedOut.finish({ timeout: LIMIT }), false);
     lock.release();
@@ -101,14 +84,7 @@ Deno.test("RLock waiters are served FIFO and a timed-out waiter leaves the queue
 Deno.test("RLock acquire with a signal rejects with the reason", async () => {
   await withScheduler(async (s) => {
     const lock = new RLock();
-    const held = new Event();
-    const holder = s.spawn(async (task) => {
-      await lock.acquire();
-      held.set();
-      await task.sleep();
-      lock.release();
-    });
-    assert.equal(await held.wait({ timeout: LIMIT }), true);
+    const holder = await holdInTask(s, lock);
     const ac = new AbortController();
     const pending = lock.acquire({ signal: ac.signal });
     ac.abort(new Error("stop"));

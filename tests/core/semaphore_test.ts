@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { BoundedSemaphore, Event, LockNotHeld, Semaphore, TimeoutError } from "../../mod.ts";
-import { LIMIT, withScheduler } from "./_util.ts";
+import { LIMIT, queueOn, withScheduler } from "./_util.ts";
 
 Deno.test("a semaphore hands out exactly its permits", async () => {
   const sem = new Semaphore(2);
@@ -30,16 +30,7 @@ Deno.test("semaphore waiters are served FIFO; release hands the permit over", as
   await withScheduler(async (s) => {
     const sem = new Semaphore(0);
     const order: string[] = [];
-    const tasks = [];
-    for (const name of ["a", "b", "c"]) {
-      const waiting = new Event();
-      tasks.push(s.spawn(async () => {
-        waiting.set();
-        assert.equal(await sem.acquire({ timeout: LIMIT }), true);
-        order.push(name);
-      }));
-      assert.equal(await waiting.wait({ timeout: LIMIT }), true);
-    }
+    const tasks = await queueOn(s, sem, ["a", "b", "c"], order, { release: false });
     sem.release();
     // The permit went to a waiter, not to the pool.
     assert.equal(sem.value, 0);

@@ -10,46 +10,7 @@ import {
   type Task,
   TaskTerminated,
 } from "../../mod.ts";
-import { LIMIT, withScheduler } from "./_util.ts";
-
-/**
- * Spawns a task that signals `waiting` right before it starts `wait`, and
- * records whether its `finally` ran and what the wait rejected with.
- */
-function spawnWaiter(
-  s: Scheduler,
-  wait: (task: Task) => Promise<unknown>,
-): { task: Task; waiting: Event; log: { finallyRan: boolean; error: unknown } } {
-  const waiting = new Event();
-  const log = { finallyRan: false, error: undefined as unknown };
-  const task = s.spawn(async (task) => {
-    try {
-      waiting.set();
-      await wait(task);
-      return "wait ended normally";
-    } catch (e) {
-      log.error = e;
-      throw e;
-    } finally {
-      log.finallyRan = true;
-    }
-  });
-  return { task, waiting, log };
-}
-
-async function terminateWhileWaiting(
-  s: Scheduler,
-  wait: (task: Task) => Promise<unknown>,
-): Promise<void> {
-  const { task, waiting, log } = spawnWaiter(s, wait);
-  assert.equal(await waiting.wait({ timeout: LIMIT }), true);
-  assert.equal(task.done, false);
-  assert.equal(task.terminate(), true);
-  await assert.rejects(task.finish({ timeout: LIMIT }), TaskTerminated);
-  assert.equal(task.state, "terminated");
-  assert.equal(log.finallyRan, true);
-  assert.ok(log.error instanceof TaskTerminated);
-}
+import { LIMIT, terminateWhileWaiting, withScheduler } from "./_util.ts";
 
 Deno.test("terminate: a sleeping task's finally runs and finish rejects with TaskTerminated", async () => {
   await withScheduler(async (s) => {

@@ -1,46 +1,13 @@
 /**
  * Edge cases of the untimed self-wait (sleep/receive without a Waiter), of
- * aborted signals refused before any wait, and of bounded mailboxes: the
- * interactions the other core tests do not cover.
+ * waits a task never awaited, and of bounded mailboxes: the interactions the
+ * other core tests do not cover.
  *
  * @module
  */
 import assert from "node:assert/strict";
-import {
-  Channel,
-  Event,
-  Lock,
-  MailboxFull,
-  MonitorStatus,
-  Scheduler,
-  type Task,
-} from "../../mod.ts";
+import { Channel, Event, Lock, MailboxFull, MonitorStatus, type Task } from "../../mod.ts";
 import { LIMIT, withScheduler } from "./_util.ts";
-
-const reason = new Error("already aborted");
-const aborted = (): AbortSignal => AbortSignal.abort(reason);
-const isReason = (e: unknown): boolean => e === reason;
-
-Deno.test("receive({ timeout: 0 }) with an aborted signal rejects even on an empty mailbox", async () => {
-  await withScheduler(async (s) => {
-    const t = s.spawn(async (task) => {
-      return await task.receive({ timeout: 0, signal: aborted(), alarmValue: "polled" }).then(
-        (v) => ["resolved", v],
-        (e) => ["rejected", isReason(e)],
-      );
-    });
-    assert.deepEqual(await t.finish({ timeout: LIMIT }), ["rejected", true]);
-  });
-});
-
-Deno.test("scheduler.join({ timeout: 0 }) with an aborted signal rejects while tasks run", async () => {
-  await withScheduler(async (s) => {
-    const t = s.spawn((task) => task.receive());
-    await assert.rejects(s.join({ timeout: 0, signal: aborted() }), isReason);
-    t.send("stop");
-    await t.finish({ timeout: LIMIT });
-  });
-});
 
 Deno.test("state is 'suspended' once a receive ends while a Lock wait goes on", async () => {
   await withScheduler(async (s) => {
@@ -149,9 +116,8 @@ Deno.test("hotSwap out of an untimed receive: a message sent at once goes to the
 });
 
 Deno.test("Channel.deliver with n counts only the subscribers whose mailbox took the message", async () => {
-  const s = new Scheduler({ mailboxLimit: 1 });
   const channel = new Channel("edges-deliver");
-  try {
+  await withScheduler(async (s) => {
     const full = s.spawn((task) => task.sleep());
     const free = s.spawn(async (task) => await task.receive());
     full.send("filler");
@@ -162,40 +128,7 @@ Deno.test("Channel.deliver with n counts only the subscribers whose mailbox took
     assert.equal(await delivered, 1);
     assert.equal(await free.finish({ timeout: LIMIT }), "news");
     assert.equal(full.pending, 1);
-  } finally {
-    channel.close();
-    await s.terminate();
-  }
-});
-
-// Last in this file: without the fix its uncaught MailboxFull cancels the tests after it.
-Deno.test("a monitor whose mailbox is full does not break the watched task's ending", async () => {
-  const s = new Scheduler({ mailboxLimit: 1 });
-  try {
-    const full = s.spawn(async function full(task) {
-      await task.sleep(); // its mailbox stays full meanwhile
-      return [await task.receive(), await task.receive({ timeout: 0, alarmValue: "none" })];
-    });
-    const other = s.spawn(async function other(task) {
-      return await task.receive();
-    });
-    const watched = s.spawn(async function watched(task) {
-      return await task.receive();
-    });
-    full.monitor(watched);
-    other.monitor(watched);
-    full.send("filler");
-    const finished = watched.finish({ timeout: LIMIT });
-    watched.send("go");
-    assert.equal(await finished, "go");
-    const status = await other.finish({ timeout: LIMIT });
-    assert.ok(status instanceof MonitorStatus);
-    assert.equal(status.type, "finished");
-    full.resume();
-    await full.finish({ timeout: LIMIT });
-  } finally {
-    await s.terminate();
-  }
+  }, { mailboxLimit: 1 }).finally(() => channel.close());
 });
 
 Deno.test("a task that ends with a timed sleep pending leaves no timer behind", async () => {
@@ -242,4 +175,31 @@ Deno.test("a lock acquire a task never awaited is dropped when it ends; the lock
     assert.equal(await lock.acquire({ timeout: 0 }), true);
     lock.release();
   });
+});
+
+// Last in this file: without the fix its uncaught MailboxFull cancels the tests after it.
+Deno.test("a monitor whose mailbox is full does not break the watched task's ending", async () => {
+  await withScheduler(async (s) => {
+    const full = s.spawn(async function full(task) {
+      await task.sleep(); // its mailbox stays full meanwhile
+      return [await task.receive(), await task.receive({ timeout: 0, alarmValue: "none" })];
+    });
+    const other = s.spawn(async function other(task) {
+      return await task.receive();
+    });
+    const watched = s.spawn(async function watched(task) {
+      return await task.receive();
+    });
+    full.monitor(watched);
+    other.monitor(watched);
+    full.send("filler");
+    const finished = watched.finish({ timeout: LIMIT });
+    watched.send("go");
+    assert.equal(await finished, "go");
+    const status = await other.finish({ timeout: LIMIT });
+    assert.ok(status instanceof MonitorStatus);
+    assert.equal(status.type, "finished");
+    full.resume();
+    await full.finish({ timeout: LIMIT });
+  }, { mailboxLimit: 1 });
 });

@@ -3,38 +3,12 @@
  * the examples keep working and keep needing no permissions.
  */
 import assert from "node:assert/strict";
+import { headerFlags, runExample } from "./_run.ts";
 
-const root = new URL("../../", import.meta.url);
-
-interface Run {
-  stdout: string;
-  stderr: string;
-  lines: string[];
-}
-
-/** Runs `deno run examples/<name>` from the repo root; fails the test unless it exits 0. */
-async function runExample(name: string): Promise<Run> {
-  // The limit only fails a hung example; it is not a timing assertion.
-  const controller = new AbortController();
-  const timer = setTimeout(() => controller.abort(), 60_000);
-  try {
-    const out = await new Deno.Command(Deno.execPath(), {
-      args: ["run", `examples/${name}`],
-      cwd: root,
-      env: { NO_COLOR: "1" },
-      stdin: "null",
-      stdout: "piped",
-      stderr: "piped",
-      signal: controller.signal,
-    }).output();
-    const stdout = new TextDecoder().decode(out.stdout);
-    const stderr = new TextDecoder().decode(out.stderr);
-    assert.equal(out.code, 0, `examples/${name} exited with ${out.code}:\n${stdout}\n${stderr}`);
-    assert.equal(stderr, "", `examples/${name} wrote to stderr:\n${stderr}`);
-    return { stdout, stderr, lines: stdout.split("\n").filter((l) => l !== "") };
-  } finally {
-    clearTimeout(timer);
-  }
+/** Runs a core example; its `Run:` line must give no permission flag. */
+async function run(name: string): Promise<string[]> {
+  assert.deepEqual(await headerFlags(name), [], `examples/${name} asks for permissions`);
+  return await runExample(name);
 }
 
 function matching(lines: string[], re: RegExp): RegExpMatchArray[] {
@@ -42,7 +16,7 @@ function matching(lines: string[], re: RegExp): RegExpMatchArray[] {
 }
 
 Deno.test("examples/tasks.ts: ten tasks sleep and end", async () => {
-  const { lines } = await runExample("tasks.ts");
+  const lines = await run("tasks.ts");
   const sleeping = matching(lines, /: task (\d) sleeping for \d+ ms$/);
   const ending = matching(lines, /: task (\d) terminating$/);
   const all = ["0", "1", "2", "3", "4", "5", "6", "7", "8", "9"];
@@ -52,7 +26,7 @@ Deno.test("examples/tasks.ts: ten tasks sleep and end", async () => {
 });
 
 Deno.test("examples/client_server.ts: the daemon server gets all 30 messages", async () => {
-  const { lines } = await runExample("client_server.ts");
+  const lines = await run("client_server.ts");
   const processed = matching(lines, /^processing (\d+): (\d) \/ (\d)$/);
   assert.equal(processed.length, 30, lines.join("\n"));
   // msgId counts up without gaps: no lost or duplicated message.
@@ -66,7 +40,7 @@ Deno.test("examples/client_server.ts: the daemon server gets all 30 messages", a
 });
 
 Deno.test("examples/channel.ts: both subscribers see every number", async () => {
-  const { lines } = await runExample("channel.ts");
+  const lines = await run("channel.ts");
   const sent = matching(lines, /^sent (\d+\.\d+)$/).map((m) => Number(m[1]));
   assert.equal(sent.length, 4);
   const sum = Number(matching(lines, /^sum: (\d+\.\d+)$/)[0]?.[1]);
@@ -78,7 +52,7 @@ Deno.test("examples/channel.ts: both subscribers see every number", async () => 
 });
 
 Deno.test("examples/hotswap.ts: the swap keeps the mailbox; a swallowed swap is refused", async () => {
-  const { lines } = await runExample("hotswap.ts");
+  const lines = await run("hotswap.ts");
   const expected = [
     "serverProc received: 1",
     "serverProc received: 2",
@@ -100,7 +74,7 @@ Deno.test("examples/hotswap.ts: the swap keeps the mailbox; a swallowed swap is 
 });
 
 Deno.test("examples/demo.ts: runs every example under a heading", async () => {
-  const { lines } = await runExample("demo.ts");
+  const lines = await run("demo.ts");
   for (const name of ["tasks.ts", "client_server.ts", "channel.ts", "hotswap.ts"]) {
     assert.equal(lines.filter((l) => l.startsWith(`=== examples/${name}:`)).length, 1, name);
   }

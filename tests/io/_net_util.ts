@@ -1,30 +1,16 @@
 /**
- * Helpers shared by the socket, TLS and datagram tests.
+ * Helpers shared by the I/O tests: sockets, fake connections, programs run
+ * to their end (the scheduler and task helpers are in `../core/_util.ts`).
  *
  * @module
  */
-import { type AsyncServer, AsyncSocket, Scheduler, type SocketOptions } from "../../mod.ts";
+import { type AsyncServer, AsyncSocket, type Scheduler, type SocketOptions } from "../../mod.ts";
 
-/** How long a wait that must succeed may take before the test fails (never a timing assertion). */
+/** How long an I/O wait that must succeed may take before the test fails (never a timing assertion). */
 export const LIMIT = 10_000;
 
 export const enc = new TextEncoder();
 export const dec = new TextDecoder();
-
-/**
- * Runs `fn` with a fresh scheduler, then terminates and finishes it, which
- * also closes every socket and server it still owns: a failing test leaks
- * nothing.
- */
-export async function withScheduler(fn: (s: Scheduler) => Promise<void>): Promise<void> {
-  const s = new Scheduler();
-  try {
-    await fn(s);
-  } finally {
-    await s.terminate();
-    await s.finish();
-  }
-}
 
 /** A connected pair over TCP on 127.0.0.1: `[client, server side]`, owned by `s`. */
 export async function tcpPair(
@@ -41,6 +27,24 @@ export async function tcpPair(
     ...options,
   });
   return [client, await accepted, server];
+}
+
+/**
+ * Runs a program to its end and returns its output. A program still running
+ * after a minute is killed (which only fails the test); the timer is cleared
+ * either way.
+ */
+export async function output(
+  command: string | URL,
+  options: Deno.CommandOptions,
+): Promise<Deno.CommandOutput> {
+  const controller = new AbortController();
+  const timer = setTimeout(() => controller.abort(), 60_000);
+  try {
+    return await new Deno.Command(command, { ...options, signal: controller.signal }).output();
+  } finally {
+    clearTimeout(timer);
+  }
 }
 
 /** `n` bytes counting up from `seed` (mod 256), to check that nothing is lost or reordered. */
@@ -67,6 +71,7 @@ export class FakeConn implements Partial<Deno.Conn> {
   #pending:
     | { buf: Uint8Array; resolve: (n: number | null) => void; reject: (e: unknown) => void }
     | null = null;
+  #readCalled: ((error?: Error) => void) | null = null;
   written: Uint8Array[] = [];
   closedCount = 0;
   reads = 0;
@@ -84,8 +89,27 @@ export class FakeConn implements Partial<Deno.Conn> {
     this.#serve();
   }
 
+  /**
+   * Resolves at the socket's next `read` call, e.g. once it has taken in
+   * what `feed` gave it and wants more; rejects after `LIMIT` (only fails
+   * the test).
+   */
+  nextRead(): Promise<void> {
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error("the socket did not read again")), LIMIT);
+      this.#readCalled = (error) => {
+        clearTimeout(timer);
+        if (error === undefined) resolve();
+        else reject(error);
+      };
+    });
+  }
+
   read(buf: Uint8Array): Promise<number | null> {
     this.reads++;
+    const called = this.#readCalled;
+    this.#readCalled = null;
+    called?.();
     return new Promise((resolve, reject) => {
       this.#pending = { buf, resolve, reject };
       this.#serve();
@@ -103,6 +127,9 @@ export class FakeConn implements Partial<Deno.Conn> {
 
   close(): void {
     this.closedCount++;
+    const called = this.#readCalled;
+    this.#readCalled = null;
+    called?.(new Error("closed before the socket read again"));
     const p = this.#pending;
     this.#pending = null;
     p?.reject(new Deno.errors.BadResource("closed"));
@@ -130,9 +157,4 @@ export class FakeConn implements Partial<Deno.Conn> {
 export function fakeSocket(s: Scheduler, options: SocketOptions = {}): [AsyncSocket, FakeConn] {
   const conn = new FakeConn();
   return [new AsyncSocket(conn as unknown as Deno.Conn, { scheduler: s, ...options }), conn];
-}
-
-/** Resolves after pending microtasks and one macrotask turn have run (lets settled promises propagate). */
-export function flush(): Promise<void> {
-  return new Promise((r) => setTimeout(r, 0));
 }

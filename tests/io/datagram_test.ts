@@ -4,8 +4,9 @@
  * printed reason where that cannot be had or the kernel refuses.
  */
 import assert from "node:assert/strict";
-import { AsyncDatagram, ConnectionClosed, Event, TaskTerminated, TimeoutError } from "../../mod.ts";
-import { dec, LIMIT, pattern, withScheduler } from "./_net_util.ts";
+import { AsyncDatagram, ConnectionClosed, TimeoutError } from "../../mod.ts";
+import { dec, LIMIT, output, pattern } from "./_net_util.ts";
+import { terminateWhileWaiting, withScheduler } from "../core/_util.ts";
 
 Deno.test("UDP: sendTo / recvFrom between two sockets, sizes up to 60,000 bytes", async () => {
   await withScheduler(async (s) => {
@@ -49,14 +50,7 @@ Deno.test("UDP: timeout and terminate lose no datagram; close ends waits and the
     await a.sendTo("first", b.localAddr);
     assert.equal(dec.decode((await b.recvFrom({ timeout: LIMIT })).data), "first");
 
-    const waiting = new Event();
-    const victim = s.spawn(async () => {
-      waiting.set();
-      return await b.recvFrom();
-    });
-    await waiting.wait();
-    victim.terminate();
-    await assert.rejects(victim.finish({ timeout: LIMIT }), TaskTerminated);
+    await terminateWhileWaiting(s, () => b.recvFrom());
     await a.sendTo("second", b.localAddr);
     assert.equal(dec.decode((await b.recvFrom({ timeout: LIMIT })).data), "second");
 
@@ -130,7 +124,7 @@ Deno.test({
     const fixture = new URL("./fixtures/multicast.ts", import.meta.url).pathname;
     const setup =
       "ip link set lo up && ip link set lo multicast on && ip route add 224.0.0.0/4 dev lo";
-    const out = await new Deno.Command("unshare", {
+    const out = await output("unshare", {
       args: [
         "-rn",
         "sh",
@@ -142,8 +136,7 @@ Deno.test({
       stdin: "null",
       stdout: "piped",
       stderr: "piped",
-      signal: AbortSignal.timeout(60_000),
-    }).output();
+    });
     const stdout = dec.decode(out.stdout);
     assert.equal(out.code, 0, stdout + dec.decode(out.stderr));
     const refused = stdout.match(/^refused: (.*)$/m);

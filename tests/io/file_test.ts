@@ -5,18 +5,9 @@
  */
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import {
-  AsyncFile,
-  AsyncPipe,
-  Event,
-  MessageTooLarge,
-  Scheduler,
-  TaskTerminated,
-} from "../../mod.ts";
-
-const LIMIT = 10_000;
-const enc = new TextEncoder();
-const dec = new TextDecoder();
+import { AsyncFile, AsyncPipe, MessageTooLarge, Scheduler } from "../../mod.ts";
+import { dec, enc, LIMIT } from "./_net_util.ts";
+import { terminateWhileWaiting } from "../core/_util.ts";
 
 /** Runs `fn` in a fresh temporary directory and scheduler; removes and closes everything after. */
 async function withTempDir(fn: (dir: string, s: Scheduler) => Promise<void>): Promise<void> {
@@ -117,14 +108,7 @@ Deno.test("file: a task terminated while it waits gets TaskTerminated; the data 
     const path = join(dir, "e.txt");
     await Deno.writeTextFile(path, "one\ntwo\n");
     await using f = await AsyncFile.open(path, { scheduler });
-    const parked = new Event();
-    const t = scheduler.spawn(async () => {
-      parked.set();
-      return await f.readLine(); // parks: nothing is buffered yet
-    });
-    await parked.wait({ timeout: LIMIT });
-    t.terminate();
-    await assert.rejects(t.finish({ timeout: LIMIT }), TaskTerminated);
+    await terminateWhileWaiting(scheduler, () => f.readLine()); // nothing is buffered yet
     assert.equal(await f.readLine(), "one");
     assert.equal(await f.readLine(), "two");
   });

@@ -4,29 +4,9 @@
  * @module
  */
 import assert from "node:assert/strict";
-import {
-  AsyncPipe,
-  Event,
-  MessageTooLarge,
-  Scheduler,
-  TaskTerminated,
-  TimeoutError,
-} from "../../mod.ts";
-
-/** How long a wait that must succeed may take before the test fails (never a timing assertion). */
-const LIMIT = 10_000;
-const dec = new TextDecoder();
-
-/** Runs `fn` with a fresh scheduler whose `finish()` closes every pipe the test left open. */
-async function withScheduler(fn: (s: Scheduler) => Promise<void>): Promise<void> {
-  const s = new Scheduler();
-  try {
-    await fn(s);
-  } finally {
-    await s.terminate();
-    await s.finish();
-  }
-}
+import { AsyncPipe, MessageTooLarge, Scheduler, TimeoutError } from "../../mod.ts";
+import { dec, LIMIT } from "./_net_util.ts";
+import { terminateWhileWaiting, withScheduler } from "../core/_util.ts";
 
 Deno.test("pipe: write, readLine and read through cat; end of stream; exit status", async () => {
   await withScheduler(async (scheduler) => {
@@ -130,14 +110,7 @@ Deno.test("pipe: a chain whose last process stops reading early (yes | head -n 2
 Deno.test("pipe: a task terminated while it waits on read gets TaskTerminated; no byte is lost", async () => {
   await withScheduler(async (scheduler) => {
     const cat = AsyncPipe.spawn("cat", [], { scheduler });
-    const parked = new Event();
-    const reader = scheduler.spawn(async () => {
-      parked.set();
-      return await cat.readLine(); // parks before `parked.wait()` below returns
-    });
-    await parked.wait({ timeout: LIMIT });
-    reader.terminate();
-    await assert.rejects(() => reader.finish({ timeout: LIMIT }), TaskTerminated);
+    await terminateWhileWaiting(scheduler, () => cat.readLine());
     // The read it started is still under way: what arrives goes to the next reader.
     await cat.write("first\nsecond\n");
     assert.deepEqual(await cat.readLine({ timeout: LIMIT }), "first");
@@ -206,21 +179,20 @@ Deno.test("pipe: kill sends a signal; close kills and ends pending reads", async
 });
 
 Deno.test("pipe: the owning scheduler's finish() closes the pipe", async () => {
-  const scheduler = new Scheduler();
-  const cat = AsyncPipe.spawn("cat", [], { scheduler });
-  await scheduler.finish();
-  assert(cat.closed);
-  assert.deepEqual((await cat.status).signal, "SIGKILL");
+  await withScheduler(async (scheduler) => {
+    const cat = AsyncPipe.spawn("cat", [], { scheduler });
+    await scheduler.finish();
+    assert(cat.closed);
+    assert.deepEqual((await cat.status).signal, "SIGKILL");
+  });
 });
 
 Deno.test("pipe: spawning a missing program throws NotFound", () => {
   const scheduler = new Scheduler();
-  try {
-    AsyncPipe.spawn("/nonexistent/denocos-no-such-program", [], { scheduler });
-    assert(false, "spawn should have thrown");
-  } catch (e) {
-    assert(e instanceof Deno.errors.NotFound);
-  }
+  assert.throws(
+    () => AsyncPipe.spawn("/nonexistent/denocos-no-such-program", [], { scheduler }),
+    Deno.errors.NotFound,
+  );
 });
 
 Deno.test("pipe: `await using` closes the pipe", async () => {
@@ -238,14 +210,7 @@ Deno.test("pipe: `await using` closes the pipe", async () => {
 Deno.test("pipe: a terminated task's communicate leaves the output for the next reader", async () => {
   await withScheduler(async (scheduler) => {
     const sh = AsyncPipe.spawn("sh", ["-c", "read x; echo got $x"], { scheduler });
-    const parked = new Event();
-    const t = scheduler.spawn(async () => {
-      parked.set();
-      return await sh.communicate();
-    });
-    await parked.wait({ timeout: LIMIT });
-    t.terminate();
-    await assert.rejects(() => t.finish({ timeout: LIMIT }), TaskTerminated);
+    await terminateWhileWaiting(scheduler, () => sh.communicate());
     // communicate had closed stdin, so `read` got end of input.
     assert.deepEqual(await sh.readLine({ timeout: LIMIT }), "got");
     await sh.close();
@@ -256,14 +221,7 @@ Deno.test("pipe: a write blocked on a full pipe: terminate interrupts the wait, 
   await withScheduler(async (scheduler) => {
     // `sleep` never reads its stdin: a big write stays blocked.
     const sleeper = AsyncPipe.spawn("sleep", ["60"], { scheduler });
-    const parked = new Event();
-    const writer = scheduler.spawn(async () => {
-      parked.set();
-      return await sleeper.write(new Uint8Array(4 << 20));
-    });
-    await parked.wait({ timeout: LIMIT });
-    writer.terminate();
-    await assert.rejects(writer.finish({ timeout: LIMIT }), TaskTerminated);
+    await terminateWhileWaiting(scheduler, () => sleeper.write(new Uint8Array(4 << 20)));
     const blocked = assert.rejects(sleeper.write("more"), Deno.errors.BadResource);
     await sleeper.close();
     await blocked;

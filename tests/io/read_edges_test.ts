@@ -8,7 +8,8 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { AsyncFile, ReadBuffer, Scheduler } from "../../mod.ts";
-import { enc, LIMIT, tcpPair, withScheduler } from "./_net_util.ts";
+import { enc, LIMIT, tcpPair } from "./_net_util.ts";
+import { withScheduler } from "../core/_util.ts";
 
 /** Appends `bytes` as a read would. */
 function feed(rb: ReadBuffer, bytes: Uint8Array, need = 0): void {

@@ -8,12 +8,16 @@
  */
 import assert from "node:assert/strict";
 import { AsyncSocket, ConnectionClosed, MessageTooLarge } from "../../mod.ts";
-import { dec, LIMIT, withScheduler } from "./_net_util.ts";
+import { dec, LIMIT } from "./_net_util.ts";
+import { withScheduler } from "../core/_util.ts";
 
 const root = new URL("../..", import.meta.url);
 const mod = new URL("mod.ts", root).href;
 
-/** Starts `deno eval code` with net access to 127.0.0.1; its stdout is piped. */
+/**
+ * Starts `deno eval code` as a peer process; `await using` kills it (if it
+ * still runs) and waits for it, so a failing test leaves no process behind.
+ */
 function peer(code: string): Deno.ChildProcess {
   return new Deno.Command(Deno.execPath(), {
     args: ["eval", "--quiet", code],
@@ -35,7 +39,7 @@ Deno.test("fault: a peer process killed mid-stream costs only its connection", a
     const server = AsyncSocket.listen({ hostname: "127.0.0.1", port: 0, scheduler: s });
     const port = server.localAddr.port;
     // The peer streams numbered messages as fast as it can until it is killed.
-    const child = peer(`import { AsyncSocket } from "${mod}";
+    await using child = peer(`import { AsyncSocket } from "${mod}";
       const sock = await AsyncSocket.connect({ hostname: "127.0.0.1", port: ${port} });
       for (let i = 0; ; i++) await sock.sendMsg(new Uint8Array(1000).fill(i % 251));`);
     const streamed = await server.accept({ timeout: LIMIT });
@@ -78,9 +82,11 @@ Deno.test("fault: a peer writing garbage instead of frames is refused; the other
     const good = await AsyncSocket.connect({ hostname: "127.0.0.1", port, scheduler: s });
     const goodConn = await server.accept({ timeout: LIMIT });
     // 0xff bytes read as a frame length of 4 GiB - 1: far over the limit.
-    const child = peer(`const conn = await Deno.connect({ hostname: "127.0.0.1", port: ${port} });
+    await using child = peer(
+      `const conn = await Deno.connect({ hostname: "127.0.0.1", port: ${port} });
       await conn.write(new Uint8Array(64).fill(0xff));
-      await new Promise(() => {}); // stays connected until killed`);
+      await new Promise(() => {}); // stays connected until killed`,
+    );
     const garbage = await server.accept({ timeout: LIMIT });
     const refused = await garbage.recvMsg({ timeout: LIMIT }).catch((e) => e);
     assert.ok(refused instanceof MessageTooLarge, String(refused));

@@ -9,21 +9,11 @@ import {
   ConnectionClosed,
   Event,
   MessageTooLarge,
-  Scheduler,
   TaskTerminated,
   TimeoutError,
 } from "../../mod.ts";
-import {
-  dec,
-  enc,
-  fakeSocket,
-  flush,
-  frame,
-  LIMIT,
-  pattern,
-  tcpPair,
-  withScheduler,
-} from "./_net_util.ts";
+import { dec, enc, fakeSocket, frame, LIMIT, output, pattern, tcpPair } from "./_net_util.ts";
+import { spawnWaiting, terminateWhileWaiting, withScheduler } from "../core/_util.ts";
 
 Deno.test("echo: a task per connection echoes what each client sends", async () => {
   await withScheduler(async (s) => {
@@ -146,14 +136,7 @@ Deno.test("recvInto: an interrupted call leaves the buffer alone and loses nothi
   await withScheduler(async (s) => {
     const [client, conn] = await tcpPair(s);
     const buf = new Uint8Array(16).fill(0xee);
-    const waiting = new Event();
-    const victim = s.spawn(async () => {
-      waiting.set();
-      return await conn.recvInto(buf);
-    });
-    await waiting.wait();
-    victim.terminate();
-    await assert.rejects(victim.finish({ timeout: LIMIT }), TaskTerminated);
+    await terminateWhileWaiting(s, () => conn.recvInto(buf));
     await client.sendAll("later");
     const mine = new Uint8Array(16);
     assert.equal(await conn.recvInto(mine, { timeout: LIMIT }), 5);
@@ -229,8 +212,9 @@ Deno.test("recvMsg: a frame fed one byte at a time stays whole in the buffer (fa
     const p = sock.recvMsg({ timeout: LIMIT });
     for (let i = 0; i < f.length - 1; i++) {
       assert.ok(fake.reading, `a read is outstanding before byte ${i}`);
+      const taken = fake.nextRead();
       fake.feed(f.subarray(i, i + 1));
-      await flush();
+      await taken; // the byte is buffered and the socket wants more
     }
     assert.equal(sock.buffered, f.length - 1);
     fake.feed(f.subarray(f.length - 1));
@@ -363,12 +347,7 @@ Deno.test("an aborted signal rejects with its reason and leaves the socket usabl
 Deno.test("terminate while waiting in recvMsg: TaskTerminated, and the next message arrives whole", async () => {
   await withScheduler(async (s) => {
     const [client, conn] = await tcpPair(s);
-    const waiting = new Event();
-    const victim = s.spawn(async () => {
-      waiting.set();
-      return await conn.recvMsg();
-    });
-    await waiting.wait();
+    const victim = await spawnWaiting(s, () => conn.recvMsg());
     // Part of a frame arrives while the victim waits.
     const f = frame(pattern(50_000, 7));
     await client.sendAll(f.subarray(0, 20_000));
@@ -387,14 +366,7 @@ Deno.test("terminate while waiting in recv and in recvAll: nothing is lost", asy
   await withScheduler(async (s) => {
     const [client, conn] = await tcpPair(s);
     for (const how of ["recv", "recvAll"] as const) {
-      const waiting = new Event();
-      const victim = s.spawn(async () => {
-        waiting.set();
-        return how === "recv" ? await conn.recv(100) : await conn.recvAll(8);
-      });
-      await waiting.wait();
-      victim.terminate();
-      await assert.rejects(victim.finish({ timeout: LIMIT }), TaskTerminated);
+      await terminateWhileWaiting(s, () => how === "recv" ? conn.recv(100) : conn.recvAll(8));
       await client.sendAll(`${how}-data`);
       assert.equal(
         dec.decode(await conn.recvAll(how.length + 5, { timeout: LIMIT })),
@@ -407,12 +379,13 @@ Deno.test("terminate while waiting in recv and in recvAll: nothing is lost", asy
 Deno.test("terminate a task queued behind another reader: the other one is served from the buffer", async () => {
   await withScheduler(async (s) => {
     const [sock, fake] = fakeSocket(s);
-    const first = s.spawn(() => sock.recvAll(10));
-    const second = s.spawn(() => sock.recv(10));
-    await flush();
+    const first = await spawnWaiting(s, () => sock.recvAll(10));
+    const second = await spawnWaiting(s, () => sock.recv(10));
+    const taken = fake.nextRead();
     fake.feed(enc.encode("12345"));
-    await flush();
+    await taken;
     // `first` waits for 10 bytes, `second` waits behind it; 5 are buffered.
+    assert.equal(sock.buffered, 5);
     first.terminate();
     await assert.rejects(first.finish(), TaskTerminated);
     assert.equal(dec.decode((await second.finish({ timeout: LIMIT }))!), "12345");
@@ -506,9 +479,8 @@ Deno.test("readLine: LF and CRLF, keepEnd, a last line without newline, null at 
 Deno.test("close ends pending operations with ConnectionClosed and later ones too", async () => {
   await withScheduler(async (s) => {
     const [client, conn, server] = await tcpPair(s);
-    const reader = s.spawn(() => conn.recvMsg());
-    const acceptor = s.spawn(() => server.accept());
-    await flush();
+    const reader = await spawnWaiting(s, () => conn.recvMsg());
+    const acceptor = await spawnWaiting(s, () => server.accept());
     conn.close();
     server.close();
     await assert.rejects(reader.finish({ timeout: LIMIT }), ConnectionClosed);
@@ -539,23 +511,29 @@ Deno.test("a send to a peer that vanished rejects with ConnectionClosed", async 
 });
 
 Deno.test("the owning scheduler's finish() closes its servers and sockets", async () => {
-  const s = new Scheduler();
-  const server = AsyncSocket.listen({ hostname: "127.0.0.1", port: 0, scheduler: s });
-  const daemon = s.spawn(async (task) => {
-    task.setDaemon();
-    const conn = await server.accept();
-    await conn.recvMsg(); // left waiting: finish() terminates the daemon
+  await withScheduler(async (s) => {
+    const server = AsyncSocket.listen({ hostname: "127.0.0.1", port: 0, scheduler: s });
+    let conn: AsyncSocket | undefined;
+    const accepted = new Event();
+    const daemon = s.spawn(async (task) => {
+      task.setDaemon();
+      conn = await server.accept();
+      accepted.set();
+      await conn.recvMsg(); // left waiting: finish() terminates the daemon
+    });
+    const client = await AsyncSocket.connect({
+      hostname: "127.0.0.1",
+      port: server.localAddr.port,
+      scheduler: s,
+    });
+    await client.sendAll("x"); // left unread
+    assert.equal(await accepted.wait({ timeout: LIMIT }), true);
+    await s.finish();
+    await assert.rejects(daemon.finish(), TaskTerminated);
+    assert.equal(server.closed, true);
+    assert.equal(client.closed, true);
+    assert.equal(conn?.closed, true);
   });
-  const client = await AsyncSocket.connect({
-    hostname: "127.0.0.1",
-    port: server.localAddr.port,
-    scheduler: s,
-  });
-  await client.sendAll("x"); // make sure the daemon accepted: the read leaves "x" unread
-  await s.finish();
-  await assert.rejects(daemon.finish(), TaskTerminated);
-  assert.equal(server.closed, true);
-  assert.equal(client.closed, true);
 });
 
 Deno.test("sockets made inside a task belong to that task's scheduler", async () => {
@@ -610,14 +588,7 @@ Deno.test("an accept given up on hands its connection to the next accept", async
   await withScheduler(async (s) => {
     const server = AsyncSocket.listen({ hostname: "127.0.0.1", port: 0, scheduler: s });
     await assert.rejects(server.accept({ timeout: 1 }), TimeoutError);
-    const waiting = new Event();
-    const victim = s.spawn(async () => {
-      waiting.set();
-      return await server.accept();
-    });
-    await waiting.wait();
-    victim.terminate();
-    await assert.rejects(victim.finish({ timeout: LIMIT }), TaskTerminated);
+    await terminateWhileWaiting(s, () => server.accept());
     const client = await AsyncSocket.connect({
       hostname: "127.0.0.1",
       port: server.localAddr.port,
@@ -633,7 +604,7 @@ Deno.test("unix socket: echo over a socket file (in a program allowed to use tha
   const dir = await Deno.makeTempDir();
   try {
     const path = `${dir}/echo.sock`;
-    const out = await new Deno.Command(Deno.execPath(), {
+    const out = await output(Deno.execPath(), {
       args: [
         "run",
         "--allow-read",
@@ -645,8 +616,7 @@ Deno.test("unix socket: echo over a socket file (in a program allowed to use tha
       stdin: "null",
       stdout: "piped",
       stderr: "piped",
-      signal: AbortSignal.timeout(60_000),
-    }).output();
+    });
     const stdout = dec.decode(out.stdout);
     assert.equal(out.code, 0, stdout + dec.decode(out.stderr));
     assert.deepEqual(stdout.trim().split("\n"), [
@@ -673,5 +643,31 @@ Deno.test("an aborted signal or a bad timeout takes no buffered bytes", async ()
     await assert.rejects(conn.readLine({ signal: AbortSignal.abort(reason) }), (e) => e === reason);
     await assert.rejects(conn.recvAll(2, { timeout: -1 }), RangeError);
     assert.equal(await conn.readLine({ timeout: LIMIT }), "ello"); // readLine drops the end
+  });
+});
+
+Deno.test("listen with bad socket options throws RangeError before it listens", () => {
+  for (const bad of [{ bufferSize: 1 }, { maxMessageSize: -1 }]) {
+    assert.throws(() => AsyncSocket.listen({ hostname: "127.0.0.1", port: 0, ...bad }), RangeError);
+  }
+});
+
+Deno.test("accept with an aborted signal takes no waiting connection", async () => {
+  await withScheduler(async (s) => {
+    const server = AsyncSocket.listen({ hostname: "127.0.0.1", port: 0, scheduler: s });
+    const client = await AsyncSocket.connect({
+      hostname: "127.0.0.1",
+      port: server.localAddr.port,
+      scheduler: s,
+    });
+    // The first accept takes the connection, so it waits in the server for the next one.
+    await client.sendMsg("hello");
+    const reason = new Error("gave up");
+    await assert.rejects(server.accept({ signal: AbortSignal.abort(reason) }), (e) => e === reason);
+    const conn = await server.accept({ timeout: LIMIT });
+    assert.equal(dec.decode((await conn.recvMsg({ timeout: LIMIT }))!), "hello");
+    conn.close();
+    client.close();
+    server.close();
   });
 });

@@ -13,26 +13,25 @@ import {
   AsyncThreadPool,
   PoolClosed,
   Scheduler,
-  spawn,
   TaskTerminated,
   TimeoutError,
   WorkerCrashed,
   WorkerJobError,
 } from "../../mod.ts";
-
-const LIMIT = 10_000;
+import { LIMIT } from "./_net_util.ts";
+import { withScheduler } from "../core/_util.ts";
 const MODULE = new URL("./fixtures/thread_pool_module.ts", import.meta.url);
 
 /** Runs `fn` with a fresh pool that is closed afterwards, whatever happens. */
 async function withPool(
   size: number,
-  fn: (pool: AsyncThreadPool) => Promise<void>,
+  fn: (pool: AsyncThreadPool, scheduler: Scheduler) => Promise<void>,
   options: ConstructorParameters<typeof AsyncThreadPool>[1] = {},
 ): Promise<void> {
   const scheduler = new Scheduler();
   const pool = new AsyncThreadPool(size, { scheduler, ...options });
   try {
-    await fn(pool);
+    await fn(pool, scheduler);
     assert.ok(await pool.join({ timeout: LIMIT }), "the pool did not become idle");
   } finally {
     await pool.close();
@@ -52,6 +51,19 @@ async function waitFlag(f: Int32Array<SharedArrayBuffer>, i: number): Promise<vo
   assert.notEqual(outcome, "timed-out", `flag ${i} was never set`);
 }
 
+/**
+ * Runs `fn` with fresh flags for a `spin` job and always stops the spin
+ * afterwards: its Worker thread would otherwise outlive a failing test.
+ */
+async function withSpin(fn: (f: Int32Array<SharedArrayBuffer>) => Promise<void>): Promise<void> {
+  const f = flags();
+  try {
+    await fn(f);
+  } finally {
+    release(f, 3);
+  }
+}
+
 /** Sets `f[i]` and wakes a job blocked on it. */
 function release(f: Int32Array<SharedArrayBuffer>, i: number): void {
   Atomics.store(f, i, 1);
@@ -64,7 +76,8 @@ function release(f: Int32Array<SharedArrayBuffer>, i: number): void {
  * Says it started (flag 0), then spins until the test sets flag 3. Deno
  * 2.9 cannot stop a Worker that never returns to its event loop (its
  * thread goes on after `terminate()`), so each test ends the spin itself
- * once it has seen the pool give up on the job and replace the Worker.
+ * (`withSpin`) once it has seen the pool give up on the job and replace the
+ * Worker.
  */
 const spin = (buf: SharedArrayBuffer): string => {
   const f = new Int32Array(buf);
@@ -231,17 +244,17 @@ Deno.test("pool: jobs queued behind a crashing job run on the new Worker", async
 
 Deno.test("pool: a running job cancelled by its signal: Worker replaced, queued jobs still run", async () => {
   await withPool(1, async (pool) => {
-    const f = flags();
-    const controller = new AbortController();
-    const hung = pool.apply(spin, [f.buffer], { signal: controller.signal });
-    const queued = [pool.run(countRun, f.buffer), pool.run(countRun, f.buffer)];
-    await waitFlag(f, 0); // the spinning job runs
-    controller.abort(new Error("cancelled"));
-    await assert.rejects(hung, /cancelled/);
-    assert.deepEqual((await Promise.all(queued)).sort(), [1, 2]);
-    assert.equal(await pool.run(() => "next"), "next");
-    assert.equal(Atomics.load(f, 2), 2);
-    release(f, 3);
+    await withSpin(async (f) => {
+      const controller = new AbortController();
+      const hung = pool.apply(spin, [f.buffer], { signal: controller.signal });
+      const queued = [pool.run(countRun, f.buffer), pool.run(countRun, f.buffer)];
+      await waitFlag(f, 0); // the spinning job runs
+      controller.abort(new Error("cancelled"));
+      await assert.rejects(hung, /cancelled/);
+      assert.deepEqual((await Promise.all(queued)).sort(), [1, 2]);
+      assert.equal(await pool.run(() => "next"), "next");
+      assert.equal(Atomics.load(f, 2), 2);
+    });
   });
 });
 
@@ -266,25 +279,25 @@ Deno.test("pool: a job waiting forever is cancelled by its signal; its Worker is
 
 Deno.test("pool: a timeout cancels a running job with TimeoutError", async () => {
   await withPool(1, async (pool) => {
-    const f = flags();
-    const hung = pool.apply(spin, [f.buffer], { timeout: 1 });
-    await assert.rejects(hung, TimeoutError);
-    assert.equal(await pool.run(() => "next"), "next");
-    release(f, 3);
+    await withSpin(async (f) => {
+      const hung = pool.apply(spin, [f.buffer], { timeout: 1 });
+      await assert.rejects(hung, TimeoutError);
+      assert.equal(await pool.run(() => "next"), "next");
+    });
   });
 });
 
 Deno.test("pool: a task terminated while it waits on a job gets TaskTerminated; the job stops", async () => {
-  await withPool(1, async (pool) => {
-    const f = flags();
-    const t = spawn(async () => await pool.run(spin, f.buffer));
-    await waitFlag(f, 0);
-    t.terminate();
-    await assert.rejects(t.finish({ timeout: LIMIT }), TaskTerminated);
-    // The spinning Worker was replaced, or this would never answer.
-    const t2 = spawn(async () => await pool.run((x: number) => x + 1, 41));
-    assert.equal(await t2.finish({ timeout: LIMIT }), 42);
-    release(f, 3);
+  await withPool(1, async (pool, scheduler) => {
+    await withSpin(async (f) => {
+      const t = scheduler.spawn(async () => await pool.run(spin, f.buffer));
+      await waitFlag(f, 0);
+      t.terminate();
+      await assert.rejects(t.finish({ timeout: LIMIT }), TaskTerminated);
+      // The spinning Worker was replaced, or this would never answer.
+      const t2 = scheduler.spawn(async () => await pool.run((x: number) => x + 1, 41));
+      assert.equal(await t2.finish({ timeout: LIMIT }), 42);
+    });
   });
 });
 
@@ -375,34 +388,36 @@ Deno.test("pool: runModule without read permission for the module is denied", as
 });
 
 Deno.test("pool: close rejects queued and running jobs with PoolClosed", async () => {
-  const scheduler = new Scheduler();
-  const pool = new AsyncThreadPool(1, { scheduler });
-  const f = flags();
-  const running = pool.run(blocker, f.buffer);
-  const queued = Array.from({ length: 3 }, () => pool.run(countRun, f.buffer));
-  await waitFlag(f, 0);
-  const checks = [running, ...queued].map((p) => assert.rejects(p, PoolClosed));
-  await pool.close();
-  await Promise.all(checks);
-  release(f, 1); // the terminated blocker returns at once instead of after its timeout
-  assert.ok(pool.closed);
-  await assert.rejects(pool.run(() => 1), PoolClosed);
-  assert.equal(await pool.join(), true);
-  await pool.close(); // idempotent
-  await scheduler.finish();
+  // The scheduler's finish() closes the pool if the test fails before it does.
+  await withScheduler(async (scheduler) => {
+    const pool = new AsyncThreadPool(1, { scheduler });
+    const f = flags();
+    const running = pool.run(blocker, f.buffer);
+    const queued = Array.from({ length: 3 }, () => pool.run(countRun, f.buffer));
+    await waitFlag(f, 0);
+    const checks = [running, ...queued].map((p) => assert.rejects(p, PoolClosed));
+    await pool.close();
+    await Promise.all(checks);
+    release(f, 1); // the terminated blocker returns at once instead of after its timeout
+    assert.ok(pool.closed);
+    await assert.rejects(pool.run(() => 1), PoolClosed);
+    assert.equal(await pool.join(), true);
+    await pool.close(); // idempotent
+  });
 });
 
 Deno.test("pool: join waits for every job; the scheduler's finish() closes the pool", async () => {
-  const scheduler = new Scheduler();
-  const pool = new AsyncThreadPool(2, { scheduler });
-  let done = 0;
-  for (let i = 0; i < 100; i++) pool.run((x: number) => x, i).then(() => done++);
-  assert.equal(await pool.join({ timeout: LIMIT }), true);
-  await Promise.resolve();
-  assert.equal(done, 100);
-  assert.equal(pool.pending, 0);
-  await scheduler.finish();
-  assert.ok(pool.closed);
+  await withScheduler(async (scheduler) => {
+    const pool = new AsyncThreadPool(2, { scheduler });
+    let done = 0;
+    for (let i = 0; i < 100; i++) pool.run((x: number) => x, i).then(() => done++);
+    assert.equal(await pool.join({ timeout: LIMIT }), true);
+    await Promise.resolve();
+    assert.equal(done, 100);
+    assert.equal(pool.pending, 0);
+    await scheduler.finish();
+    assert.ok(pool.closed);
+  });
 });
 
 Deno.test("pool: bad sizes and options are refused", () => {

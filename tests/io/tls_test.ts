@@ -3,22 +3,30 @@
  * tests/io/fixtures (a throwaway CA and a certificate for localhost).
  */
 import assert from "node:assert/strict";
-import { AsyncSocket, ConnectionClosed, Event, TaskTerminated, TimeoutError } from "../../mod.ts";
-import { dec, LIMIT, pattern, withScheduler } from "./_net_util.ts";
+import {
+  AsyncSocket,
+  ConnectionClosed,
+  Event,
+  type Scheduler,
+  TaskTerminated,
+  TimeoutError,
+} from "../../mod.ts";
+import { dec, LIMIT, pattern } from "./_net_util.ts";
+import { withScheduler } from "../core/_util.ts";
 
 const fixtures = new URL("./fixtures/", import.meta.url);
 const ca = await Deno.readTextFile(new URL("ca.pem", fixtures));
 const cert = await Deno.readTextFile(new URL("server.pem", fixtures));
 const key = await Deno.readTextFile(new URL("server.key", fixtures));
 
+/** A TLS server on 127.0.0.1 with the test key pair, owned by `s`. */
+function tlsServer(s: Scheduler) {
+  return AsyncSocket.listen({ hostname: "127.0.0.1", port: 0, tls: { cert, key }, scheduler: s });
+}
+
 Deno.test("TLS: listen with a key pair, connect trusting the CA, exchange messages", async () => {
   await withScheduler(async (s) => {
-    const server = AsyncSocket.listen({
-      hostname: "127.0.0.1",
-      port: 0,
-      tls: { cert, key },
-      scheduler: s,
-    });
+    const server = tlsServer(s);
     const echo = s.spawn(async () => {
       await using conn = await server.accept();
       assert.equal(conn.tls, true);
@@ -46,12 +54,7 @@ Deno.test("TLS: listen with a key pair, connect trusting the CA, exchange messag
 
 Deno.test("TLS: a client that does not trust the certificate fails to connect; the server carries on", async () => {
   await withScheduler(async (s) => {
-    const server = AsyncSocket.listen({
-      hostname: "127.0.0.1",
-      port: 0,
-      tls: { cert, key },
-      scheduler: s,
-    });
+    const server = tlsServer(s);
     const port = server.localAddr.port;
     const seen: unknown[] = [];
     const handler = s.spawn(async () => {
@@ -94,12 +97,7 @@ Deno.test("TLS: a client that does not trust the certificate fails to connect; t
 
 Deno.test("startTls: a plain TCP client upgrades and talks TLS", async () => {
   await withScheduler(async (s) => {
-    const server = AsyncSocket.listen({
-      hostname: "127.0.0.1",
-      port: 0,
-      tls: { cert, key },
-      scheduler: s,
-    });
+    const server = tlsServer(s);
     const echo = s.spawn(async () => {
       await using conn = await server.accept();
       const line = await conn.readLine({ timeout: LIMIT });
@@ -174,7 +172,7 @@ Deno.test("TLS handshake that never completes: abort and terminate give up and c
       started.set();
       await sock.startTls({ caCerts: [ca], hostname: "localhost" });
     });
-    await started.wait();
+    assert.equal(await started.wait({ timeout: LIMIT }), true);
     const second = await silent.accept({ timeout: LIMIT });
     assert.ok((await second.recv(4096, { timeout: LIMIT })).length > 0);
     t.terminate();
