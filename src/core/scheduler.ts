@@ -43,6 +43,10 @@ let spawner: (s: Scheduler, fn: TaskFunction, args: unknown[]) => Task;
 
 let startTask: (t: Task) => void;
 
+// What `Scheduler.default()` creates: the network layer makes it a
+// scheduler that can listen; the core alone makes a plain one.
+let makeDefault: () => Scheduler = () => new Scheduler();
+
 /**
  * Options for `new Scheduler`.
  *
@@ -127,7 +131,7 @@ export class Scheduler implements AsyncDisposable {
 
   /** The process-wide scheduler, created on first use (again after it finished). */
   static default(): Scheduler {
-    return Scheduler.#default ??= new Scheduler();
+    return Scheduler.#default ??= makeDefault();
   }
 
   /** Whether `finish` has run. */
@@ -279,6 +283,11 @@ export class Scheduler implements AsyncDisposable {
       unregisterTask: (s, name, t) => releaseName(s.#names, name, t),
       registerChannel: (s, name, c) => claimName(s.#channels, name, c),
       unregisterChannel: (s, name, c) => releaseName(s.#channels, name, c),
+      lookupTask: (s, name) => s.#names.get(name),
+      lookupChannel: (s, name) => s.#channels.get(name),
+      setDefaultFactory(make) {
+        makeDefault = make;
+      },
       setSpawner(spawn, start) {
         spawner = spawn;
         startTask = start;
@@ -305,6 +314,9 @@ export interface SchedulerInternals {
   unregisterTask(s: Scheduler, name: string, task: Task): void;
   registerChannel(s: Scheduler, name: string, channel: Channel): boolean;
   unregisterChannel(s: Scheduler, name: string, channel: Channel): void;
+  lookupTask(s: Scheduler, name: string): Task | undefined;
+  lookupChannel(s: Scheduler, name: string): Channel | undefined;
+  setDefaultFactory(make: () => Scheduler): void;
   setSpawner(
     spawn: (s: Scheduler, fn: TaskFunction, args: unknown[]) => Task,
     start: (t: Task) => void,
