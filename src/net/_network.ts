@@ -225,7 +225,7 @@ export class Network implements RemoteOps {
     to: { hostname: string; port: number },
     options?: { timeout?: number; signal?: AbortSignal; caCerts?: string[] },
   ): Promise<PeerInfo> {
-    if (this.#closed) throw new PeerUnreachable(`${to.hostname}:${to.port}`, "network closed");
+    if (this.#closed) throw new PeerUnreachable(`${to.hostname}:${to.port}: the network is closed`);
     const link = await this.#hub.connect(to, options);
     return this.#peers.get(link.peer.id)?.info ?? this.#infoOf(link);
   }
@@ -306,7 +306,7 @@ export class Network implements RemoteOps {
   async sendFile(location: Location, path: string, options?: SendFileOptions): Promise<number> {
     const peer = this.#peerAt(location);
     if (peer === undefined) {
-      throw new PeerUnreachable(`${location.hostname}:${location.port}`, "not linked");
+      throw new PeerUnreachable(`${location.hostname}:${location.port}: not linked to that peer`);
     }
     return await sendFile(
       path,
@@ -322,7 +322,7 @@ export class Network implements RemoteOps {
     const peer = this.#peerAt(location);
     if (peer === undefined) {
       return Promise.reject(
-        new PeerUnreachable(`${location.hostname}:${location.port}`, "not linked"),
+        new PeerUnreachable(`${location.hostname}:${location.port}: not linked to that peer`),
       );
     }
     const req = this.#nextReq++;
@@ -395,7 +395,7 @@ export class Network implements RemoteOps {
     const peer = this.#peers.get(t.peer);
     if (peer === undefined) {
       const bad = waitError(currentTask(), options);
-      return Promise.reject(bad ?? new PeerLost(t.peer, `${t} is on a peer that is gone`));
+      return Promise.reject(bad ?? new PeerLost(`${t} is on a peer that is gone`));
     }
     const req = this.#nextReq++;
     return this.#request(
@@ -470,7 +470,7 @@ export class Network implements RemoteOps {
     const bad = this.#subscriberError(subscriber);
     if (bad !== undefined) return Promise.reject(bad);
     const peer = this.#peers.get(c.peer);
-    if (peer === undefined) return Promise.reject(new PeerLost(c.peer, `${c}: peer is gone`));
+    if (peer === undefined) return Promise.reject(new PeerLost(`${c}: peer is gone`));
     const req = this.#nextReq++;
     return this.#request(
       peer,
@@ -509,7 +509,7 @@ export class Network implements RemoteOps {
     options: WaitOptions | undefined,
   ): Promise<RemoteTask> {
     const peer = this.#peers.get(peerId);
-    if (peer === undefined) return Promise.reject(new PeerLost(peerId, "service peer is gone"));
+    if (peer === undefined) return Promise.reject(new PeerLost("service peer is gone"));
     const req = this.#nextReq++;
     return this.#request(
       peer,
@@ -569,7 +569,7 @@ export class Network implements RemoteOps {
         ? Promise.resolve(0)
         : lost === "undefined"
         ? Promise.resolve(undefined)
-        : Promise.reject(new PeerLost(peer.info.id, `peer ${peer.info.name} is gone`));
+        : Promise.reject(new PeerLost(`peer ${peer.info.name} is gone`));
     }
     try {
       peer.link.send(this.codec.encode(message));
@@ -696,7 +696,7 @@ export class Network implements RemoteOps {
     const status = new MonitorStatus(
       t as unknown as Task,
       "unreachable",
-      new PeerLost(t.peer, `${t}: its peer is gone`),
+      new PeerLost(`${t}: its peer is gone`),
     );
     deliverStatus(watcher, status);
   }
@@ -728,7 +728,7 @@ export class Network implements RemoteOps {
     if (peer === undefined || peer.link !== link) return;
     this.#peers.delete(link.peer.id);
     logger.info("peer {name} offline: {reason}", { name: peer.info.name, reason });
-    const lost = new PeerLost(peer.info.id, `peer ${peer.info.name} is gone: ${reason}`);
+    const lost = new PeerLost(`peer ${peer.info.name} is gone: ${reason}`);
     for (const req of [...peer.pending]) {
       const p = this.#pending.get(req);
       const w = p?.queue.shift();

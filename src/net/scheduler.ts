@@ -49,7 +49,10 @@ export interface ListenOptions {
   cluster?: string;
   /** Serve TLS with this certificate and key (PEM). */
   tls?: { cert: string; key: string };
-  /** Announce this peer and connect to the peers heard, by UDP multicast (default `true`). */
+  /**
+   * Announce this peer and connect to the peers heard, by UDP multicast
+   * (default `true`, except on a loopback `hostname`, where it is `false`).
+   */
   discover?: boolean;
   /** Idle links carry a heartbeat this often, in ms (default 500). */
   heartbeatInterval?: number;
@@ -277,6 +280,10 @@ export class Scheduler extends CoreScheduler {
   }
 }
 
+function isLoopback(hostname: string): boolean {
+  return hostname === "localhost" || hostname === "::1" || hostname.startsWith("127.");
+}
+
 function isHere(s: CoreScheduler, location: Location): boolean {
   const here = s.location;
   return here !== null && here.hostname === location.hostname && here.port === location.port;
@@ -297,14 +304,17 @@ function listenConfig(o: ListenOptions | undefined) {
   }
   const secret = o?.secret ?? "";
   if (typeof secret !== "string") throw new TypeError("listen: 'secret' must be a string");
+  const hostname = o?.hostname ?? "127.0.0.1";
   return {
-    hostname: o?.hostname ?? "127.0.0.1",
+    hostname,
     port,
     name: o?.name,
     secret,
     cluster: o?.cluster ?? "denocos",
     tls: o?.tls,
-    discover: o?.discover ?? true,
+    // On a loopback address multicast would leave through the default
+    // route, to hosts that cannot reach us anyway: off unless asked for.
+    discover: o?.discover ?? !isLoopback(hostname),
     heartbeatInterval: positive("heartbeatInterval", o?.heartbeatInterval, 500),
     peerTimeout: positive("peerTimeout", o?.peerTimeout, 2500),
     maxMessageSize: positive("maxMessageSize", o?.maxMessageSize, 64 * MIB),
