@@ -55,6 +55,7 @@ export {
   type SchedulerResource,
 } from "./scheduler.ts";
 export { Semaphore } from "./semaphore.ts";
+export { printUncaughtError, type UncaughtErrorHandler } from "./uncaught.ts";
 export {
   type LocateOptions,
   type ReceiveOptions,

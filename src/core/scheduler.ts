@@ -11,6 +11,7 @@ import { RingBuffer } from "./ring_buffer.ts";
 import type { LocateOptions, Task, TaskFunction } from "./task.ts";
 import { currentTask } from "./context.ts";
 import { park, pendingError, WaitQueue } from "./wait.ts";
+import { printUncaughtError, type UncaughtErrorHandler } from "./uncaught.ts";
 
 /**
  * Anything a scheduler can close when it finishes: servers, peer links…
@@ -60,6 +61,11 @@ export interface SchedulerOptions {
    * `MailboxFull` (default `DEFAULT_MAILBOX_LIMIT`, 4,194,304).
    */
   mailboxLimit?: number;
+  /**
+   * Receives the error of a task that fails unobserved; `null` drops such
+   * errors (default `printUncaughtError`). See `Scheduler.onUncaughtError`.
+   */
+  onUncaughtError?: UncaughtErrorHandler | null;
 }
 
 /**
@@ -100,6 +106,17 @@ export class Scheduler implements AsyncDisposable {
   readonly mailboxLimit: number;
   /** This scheduler's peer address once the network is started; `null` until then. */
   location: Location | null = null;
+  /**
+   * Called with the error of a task that fails while nobody observes it: no
+   * task monitors it and no `finish()` call waits for it at that moment (a
+   * `finish()` called later still gets the error). The default,
+   * `printUncaughtError`, prints the task's name and the error's stack on
+   * stderr unless LogTape is configured with a sink for `["denocos",
+   * "task"]`, which logs every task error at level `"error"`. Set a function
+   * to route these errors elsewhere, `null` to drop them; the task is failed
+   * either way and the program goes on (as pycos does).
+   */
+  onUncaughtError: UncaughtErrorHandler | null;
   #nextId = 1;
   #tasks = new Map<number, Task>();
   #nonDaemon = 0;
@@ -122,6 +139,11 @@ export class Scheduler implements AsyncDisposable {
       throw new RangeError(`Scheduler: 'mailboxLimit' must be an integer >= 1, got ${limit}`);
     }
     this.mailboxLimit = limit;
+    const onUncaught = options?.onUncaughtError;
+    if (onUncaught !== undefined && onUncaught !== null && typeof onUncaught !== "function") {
+      throw new TypeError(`Scheduler: 'onUncaughtError' must be a function or null`);
+    }
+    this.onUncaughtError = onUncaught === undefined ? printUncaughtError : onUncaught;
     this.incarnation = (Math.random() * 0x7fffffff | 0) + 1;
   }
 

@@ -27,6 +27,7 @@ import {
 } from "./wait.ts";
 import { timeoutError, waitOptionsError } from "./options.ts";
 import type { Location } from "./location.ts";
+import { reportUncaught } from "./uncaught.ts";
 
 const logger = getLogger(["denocos", "task"]);
 
@@ -722,7 +723,10 @@ export class Task<R = unknown> {
       return;
     }
     logger.error("uncaught error in task {name}: {error}", { name: this.name, error });
+    // Observed = someone gets this error now: a monitor or a finish() caller.
+    const observed = this.#monitors !== null || this.#finishers !== null;
     this.#end(FAILED, error);
+    if (!observed) reportUncaught(this.scheduler.onUncaughtError, error, this);
   }
 
   #end(state: number, result: unknown): void {
