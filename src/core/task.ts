@@ -82,9 +82,9 @@ export type TaskFunction<R = unknown, A extends any[] = any[]> = (
  * console.log(await t.finish()); // "none"
  * ```
  */
-export interface ReceiveOptions extends WaitOptions {
+export interface ReceiveOptions<A = unknown> extends WaitOptions {
   /** What a timed-out `receive` resolves to (default `undefined`). */
-  alarmValue?: unknown;
+  alarmValue?: A;
 }
 
 /**
@@ -338,11 +338,22 @@ export class Task<R = unknown> {
   }
 
   /**
-   * The oldest queued message, or waits for one. A timeout resolves
-   * `alarmValue`; an abort rejects with the signal's reason. The type
-   * parameter only asserts what the caller expects to receive.
+   * The oldest queued message, or waits for one; an abort rejects with the
+   * signal's reason. Without a timeout it resolves only with a message: `T`
+   * (the type parameter only asserts what the caller expects to receive).
    */
-  receive<T = unknown>(options?: ReceiveOptions): Promise<T> {
+  receive<T = unknown>(options?: ReceiveOptions & { timeout?: undefined }): Promise<T>;
+  /**
+   * With a timeout and an `alarmValue`, a timeout resolves `alarmValue`
+   * (pycos semantics, never a `TimeoutError`): `T | A`. Give both type
+   * arguments (`receive<number, null>(...)`); with `T` alone `A` is `unknown`.
+   */
+  receive<T = unknown, A = unknown>(
+    options: ReceiveOptions<A> & { alarmValue: A },
+  ): Promise<T | A>;
+  /** With a timeout and no `alarmValue`, a timeout resolves `undefined`: `T | undefined`. */
+  receive<T = unknown>(options: ReceiveOptions): Promise<T | undefined>;
+  receive<T = unknown>(options?: ReceiveOptions): Promise<unknown> {
     if (this.#attention) {
       const err = takePending(this);
       if (err !== undefined) return Promise.reject(err);
@@ -359,7 +370,7 @@ export class Task<R = unknown> {
     if (options === undefined || (options.timeout === undefined && options.signal === undefined)) {
       return this.#waitSelf(RECEIVING) as Promise<T>;
     }
-    return park<T>(null, this, options, options.alarmValue as T, undefined, RECEIVING);
+    return park<unknown>(null, this, options, options.alarmValue, undefined, RECEIVING);
   }
 
   /**
@@ -368,11 +379,11 @@ export class Task<R = unknown> {
    */
   async *messages<T = unknown>(options?: WaitOptions): AsyncIterableIterator<T> {
     const timedOut = {};
-    const opts: ReceiveOptions = { ...options, alarmValue: timedOut };
+    const opts = { ...options, alarmValue: timedOut };
     for (;;) {
-      const m = await this.receive<T>(opts);
+      const m = await this.receive<T, typeof timedOut>(opts);
       if (m === timedOut) return;
-      yield m;
+      yield m as T;
     }
   }
 
