@@ -8,7 +8,11 @@ import type { Channel } from "./channel.ts";
 import type { Location } from "./location.ts";
 import { timeoutError, type WaitOptions, waitOptionsError } from "./options.ts";
 import { RingBuffer } from "./ring_buffer.ts";
-import type { LocateOptions, Task, TaskFunction } from "./task.ts";
+// A value import in a cycle (task.ts imports this module too): safe because
+// neither module touches the other's bindings while it loads, only when
+// called. So whichever of the two a program imports first, both are loaded
+// before anything runs, and `spawn` here always finds the task module.
+import { type LocateOptions, type Task, type TaskFunction, taskInternals } from "./task.ts";
 import { currentTask } from "./context.ts";
 import { park, pendingError, WaitQueue } from "./wait.ts";
 import { printUncaughtError, type UncaughtErrorHandler } from "./uncaught.ts";
@@ -39,10 +43,6 @@ export type SchedulerResource =
  * ```
  */
 export let schedulerInternals: SchedulerInternals;
-
-let spawner: (s: Scheduler, fn: TaskFunction, args: unknown[]) => Task;
-
-let startTask: (t: Task) => void;
 
 /**
  * Options for `new Scheduler`.
@@ -162,7 +162,7 @@ export class Scheduler implements AsyncDisposable {
     fn: (task: Task<NoInfer<R>>, ...args: A) => R | Promise<R>,
     ...args: A
   ): Task<R> {
-    return spawner(this, fn as TaskFunction, args) as Task<R>;
+    return taskInternals.spawnOn(this, fn as TaskFunction, args) as Task<R>;
   }
 
   /** The tasks that have not ended yet. */
@@ -264,7 +264,8 @@ export class Scheduler implements AsyncDisposable {
   #drain = (): void => {
     this.#drainQueued = false;
     const ready = this.#ready;
-    for (let t = ready.shift(); t !== undefined; t = ready.shift()) startTask(t);
+    const start = taskInternals.start;
+    for (let t = ready.shift(); t !== undefined; t = ready.shift()) start(t);
   };
 
   #schedule(task: Task): void {
@@ -301,10 +302,6 @@ export class Scheduler implements AsyncDisposable {
       unregisterTask: (s, name, t) => releaseName(s.#names, name, t),
       registerChannel: (s, name, c) => claimName(s.#channels, name, c),
       unregisterChannel: (s, name, c) => releaseName(s.#channels, name, c),
-      setSpawner(spawn, start) {
-        spawner = spawn;
-        startTask = start;
-      },
     };
   }
 }
@@ -318,19 +315,24 @@ export class Scheduler implements AsyncDisposable {
  * ```
  */
 export interface SchedulerInternals {
+  /** Takes a new task in, schedules its start and returns its id. */
   adopt(s: Scheduler, task: Task): number;
+  /** A fresh id (channels share the tasks' id space). */
   nextId(s: Scheduler): number;
+  /** Queues a task to (re)start at the next drain. */
   schedule(s: Scheduler, task: Task): void;
+  /** A live task became a daemon (`true`) or stopped being one. */
   daemonChanged(s: Scheduler, daemon: boolean): void;
+  /** A task ended: forget it, and wake `join` when it was the last non-daemon. */
   ended(s: Scheduler, task: Task): void;
+  /** Claims `name` for `task`; `false` if another live task holds it. */
   registerTask(s: Scheduler, name: string, task: Task): boolean;
+  /** Releases `name` if `task` holds it. */
   unregisterTask(s: Scheduler, name: string, task: Task): void;
+  /** Claims `name` for `channel`; `false` if another channel holds it. */
   registerChannel(s: Scheduler, name: string, channel: Channel): boolean;
+  /** Releases `name` if `channel` holds it. */
   unregisterChannel(s: Scheduler, name: string, channel: Channel): void;
-  setSpawner(
-    spawn: (s: Scheduler, fn: TaskFunction, args: unknown[]) => Task,
-    start: (t: Task) => void,
-  ): void;
 }
 
 /** Registers `holder` under `name` unless another holds it; `true` if it holds it now. */

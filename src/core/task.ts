@@ -28,6 +28,7 @@ import {
 import { timeoutError, waitOptionsError } from "./options.ts";
 import type { Location } from "./location.ts";
 import { reportUncaught } from "./uncaught.ts";
+import { remoteEndpoint, type RemoteReference } from "./remote_ref.ts";
 
 const logger = getLogger(["denocos", "task"]);
 
@@ -148,6 +149,39 @@ interface SwapRequest {
  * a task spawned inside a task joins its scheduler, else the default one.
  */
 let spawningOn: Scheduler | undefined;
+
+/**
+ * Hooks of the task module for the scheduler and the layers above the core
+ * (through `_internal.ts`). Set when the `Task` class is defined; used only
+ * when called, never while the modules load (see scheduler.ts's import).
+ *
+ * @example
+ * ```ts ignore
+ * taskInternals.notify(watcher, new MonitorStatus(remoteTask, "unreachable", error));
+ * ```
+ */
+export interface TaskInternals {
+  /** Creates a task on `scheduler` (what `Scheduler.spawn` does). */
+  spawnOn(scheduler: Scheduler, fn: TaskFunction, args: unknown[]): Task;
+  /** Runs a ready task in its context frame (the scheduler's drain loop). */
+  start(t: Task): void;
+  /**
+   * Queues a monitor status for `watcher` past its mailbox limit (as local
+   * monitors are), or hands it over if it waits in `receive`; ignored when
+   * the watcher has ended. For remote monitors ("unreachable" included).
+   */
+  notify(watcher: Task, status: MonitorStatus): void;
+}
+
+/**
+ * See `TaskInternals`.
+ *
+ * @example
+ * ```ts ignore
+ * taskInternals.start(task);
+ * ```
+ */
+export let taskInternals: TaskInternals;
 
 let startTask: (t: Task) => void;
 
@@ -504,12 +538,19 @@ export class Task<R = unknown> {
   /**
    * Makes this task a monitor of `other`: when `other` ends, this task
    * receives a `MonitorStatus` message (at once if it has ended already).
+   * `other` may be a remote task reference (`RemoteReference`); if its peer
+   * is lost, the status says `"unreachable"`.
    */
-  monitor(other: Task): void {
-    if (!(other instanceof Task)) {
+  monitor(other: Task | RemoteReference): void {
+    if (other instanceof Task) {
+      other.#addMonitor(this);
+      return;
+    }
+    const remote = remoteEndpoint(other);
+    if (remote === undefined) {
       throw new TypeError(`monitor: 'other' must be a Task, got ${describe(other)}`);
     }
-    other.#addMonitor(this);
+    remote.addMonitor(this);
   }
 
   /**
@@ -824,10 +865,14 @@ export class Task<R = unknown> {
       },
       pending: (t) => takePending(t),
     });
-    schedulerInternals.setSpawner((scheduler, fn, args) => {
-      spawningOn = scheduler;
-      return new Task(fn, ...args);
-    }, startTask);
+    taskInternals = {
+      spawnOn(scheduler, fn, args) {
+        spawningOn = scheduler;
+        return new Task(fn, ...args);
+      },
+      start: startTask,
+      notify: (watcher, status) => watcher.#notify(status),
+    };
   }
 }
 

@@ -7,7 +7,7 @@
  * @module
  */
 import assert from "node:assert/strict";
-import { type Task } from "../../mod.ts";
+import type { Task } from "../../mod.ts";
 import { LIMIT, withScheduler } from "./_util.ts";
 
 const fixture = new URL("./fixtures/unobserved_error.ts", import.meta.url);
