@@ -8,9 +8,14 @@ import type { Channel } from "./channel.ts";
 import type { Location } from "./location.ts";
 import { timeoutError, type WaitOptions, waitOptionsError } from "./options.ts";
 import { RingBuffer } from "./ring_buffer.ts";
-import type { LocateOptions, Task, TaskFunction } from "./task.ts";
+// A value import in a cycle (task.ts imports this module too): safe because
+// neither module touches the other's bindings while it loads, only when
+// called. So whichever of the two a program imports first, both are loaded
+// before anything runs, and `spawn` here always finds the task module.
+import { type LocateOptions, type Task, type TaskFunction, taskInternals } from "./task.ts";
 import { currentTask } from "./context.ts";
 import { park, pendingError, WaitQueue } from "./wait.ts";
+import { printUncaughtError, type UncaughtErrorHandler } from "./uncaught.ts";
 
 /**
  * Anything a scheduler can close when it finishes: servers, peer links…
@@ -39,10 +44,6 @@ export type SchedulerResource =
  */
 export let schedulerInternals: SchedulerInternals;
 
-let spawner: (s: Scheduler, fn: TaskFunction, args: unknown[]) => Task;
-
-let startTask: (t: Task) => void;
-
 // What `Scheduler.default()` creates: the network layer makes it a
 // scheduler that can listen; the core alone makes a plain one.
 let makeDefault: () => Scheduler = () => new Scheduler();
@@ -64,6 +65,11 @@ export interface SchedulerOptions {
    * `MailboxFull` (default `DEFAULT_MAILBOX_LIMIT`, 4,194,304).
    */
   mailboxLimit?: number;
+  /**
+   * Receives the error of a task that fails unobserved; `null` drops such
+   * errors (default `printUncaughtError`). See `Scheduler.onUncaughtError`.
+   */
+  onUncaughtError?: UncaughtErrorHandler | null;
 }
 
 /**
@@ -104,6 +110,17 @@ export class Scheduler implements AsyncDisposable {
   readonly mailboxLimit: number;
   /** This scheduler's peer address once the network is started; `null` until then. */
   location: Location | null = null;
+  /**
+   * Called with the error of a task that fails while nobody observes it: no
+   * task monitors it and no `finish()` call waits for it at that moment (a
+   * `finish()` called later still gets the error). The default,
+   * `printUncaughtError`, prints the task's name and the error's stack on
+   * stderr unless LogTape is configured with a sink for `["denocos",
+   * "task"]`, which logs every task error at level `"error"`. Set a function
+   * to route these errors elsewhere, `null` to drop them; the task is failed
+   * either way and the program goes on (as pycos does).
+   */
+  onUncaughtError: UncaughtErrorHandler | null;
   #nextId = 1;
   #tasks = new Map<number, Task>();
   #nonDaemon = 0;
@@ -126,6 +143,11 @@ export class Scheduler implements AsyncDisposable {
       throw new RangeError(`Scheduler: 'mailboxLimit' must be an integer >= 1, got ${limit}`);
     }
     this.mailboxLimit = limit;
+    const onUncaught = options?.onUncaughtError;
+    if (onUncaught !== undefined && onUncaught !== null && typeof onUncaught !== "function") {
+      throw new TypeError(`Scheduler: 'onUncaughtError' must be a function or null`);
+    }
+    this.onUncaughtError = onUncaught === undefined ? printUncaughtError : onUncaught;
     this.incarnation = (Math.random() * 0x7fffffff | 0) + 1;
   }
 
@@ -144,7 +166,7 @@ export class Scheduler implements AsyncDisposable {
     fn: (task: Task<NoInfer<R>>, ...args: A) => R | Promise<R>,
     ...args: A
   ): Task<R> {
-    return spawner(this, fn as TaskFunction, args) as Task<R>;
+    return taskInternals.spawnOn(this, fn as TaskFunction, args) as Task<R>;
   }
 
   /** The tasks that have not ended yet. */
@@ -246,7 +268,8 @@ export class Scheduler implements AsyncDisposable {
   #drain = (): void => {
     this.#drainQueued = false;
     const ready = this.#ready;
-    for (let t = ready.shift(); t !== undefined; t = ready.shift()) startTask(t);
+    const start = taskInternals.start;
+    for (let t = ready.shift(); t !== undefined; t = ready.shift()) start(t);
   };
 
   #schedule(task: Task): void {
@@ -288,10 +311,6 @@ export class Scheduler implements AsyncDisposable {
       setDefaultFactory(make) {
         makeDefault = make;
       },
-      setSpawner(spawn, start) {
-        spawner = spawn;
-        startTask = start;
-      },
     };
   }
 }
@@ -305,22 +324,27 @@ export class Scheduler implements AsyncDisposable {
  * ```
  */
 export interface SchedulerInternals {
+  /** Takes a new task in, schedules its start and returns its id. */
   adopt(s: Scheduler, task: Task): number;
+  /** A fresh id (channels share the tasks' id space). */
   nextId(s: Scheduler): number;
+  /** Queues a task to (re)start at the next drain. */
   schedule(s: Scheduler, task: Task): void;
+  /** A live task became a daemon (`true`) or stopped being one. */
   daemonChanged(s: Scheduler, daemon: boolean): void;
+  /** A task ended: forget it, and wake `join` when it was the last non-daemon. */
   ended(s: Scheduler, task: Task): void;
+  /** Claims `name` for `task`; `false` if another live task holds it. */
   registerTask(s: Scheduler, name: string, task: Task): boolean;
+  /** Releases `name` if `task` holds it. */
   unregisterTask(s: Scheduler, name: string, task: Task): void;
+  /** Claims `name` for `channel`; `false` if another channel holds it. */
   registerChannel(s: Scheduler, name: string, channel: Channel): boolean;
+  /** Releases `name` if `channel` holds it. */
   unregisterChannel(s: Scheduler, name: string, channel: Channel): void;
   lookupTask(s: Scheduler, name: string): Task | undefined;
   lookupChannel(s: Scheduler, name: string): Channel | undefined;
   setDefaultFactory(make: () => Scheduler): void;
-  setSpawner(
-    spawn: (s: Scheduler, fn: TaskFunction, args: unknown[]) => Task,
-    start: (t: Task) => void,
-  ): void;
 }
 
 /** Registers `holder` under `name` unless another holds it; `true` if it holds it now. */

@@ -27,6 +27,8 @@ import {
 } from "./wait.ts";
 import { timeoutError, waitOptionsError } from "./options.ts";
 import type { Location } from "./location.ts";
+import { reportUncaught } from "./uncaught.ts";
+import { remoteEndpoint, type RemoteReference } from "./remote_ref.ts";
 
 const logger = getLogger(["denocos", "task"]);
 
@@ -81,9 +83,9 @@ export type TaskFunction<R = unknown, A extends any[] = any[]> = (
  * console.log(await t.finish()); // "none"
  * ```
  */
-export interface ReceiveOptions extends WaitOptions {
+export interface ReceiveOptions<A = unknown> extends WaitOptions {
   /** What a timed-out `receive` resolves to (default `undefined`). */
-  alarmValue?: unknown;
+  alarmValue?: A;
 }
 
 /**
@@ -147,6 +149,39 @@ interface SwapRequest {
  * a task spawned inside a task joins its scheduler, else the default one.
  */
 let spawningOn: Scheduler | undefined;
+
+/**
+ * Hooks of the task module for the scheduler and the layers above the core
+ * (through `_internal.ts`). Set when the `Task` class is defined; used only
+ * when called, never while the modules load (see scheduler.ts's import).
+ *
+ * @example
+ * ```ts ignore
+ * taskInternals.notify(watcher, new MonitorStatus(remoteTask, "unreachable", error));
+ * ```
+ */
+export interface TaskInternals {
+  /** Creates a task on `scheduler` (what `Scheduler.spawn` does). */
+  spawnOn(scheduler: Scheduler, fn: TaskFunction, args: unknown[]): Task;
+  /** Runs a ready task in its context frame (the scheduler's drain loop). */
+  start(t: Task): void;
+  /**
+   * Queues a monitor status for `watcher` past its mailbox limit (as local
+   * monitors are), or hands it over if it waits in `receive`; ignored when
+   * the watcher has ended. For remote monitors ("unreachable" included).
+   */
+  notify(watcher: Task, status: MonitorStatus): void;
+}
+
+/**
+ * See `TaskInternals`.
+ *
+ * @example
+ * ```ts ignore
+ * taskInternals.start(task);
+ * ```
+ */
+export let taskInternals: TaskInternals;
 
 let startTask: (t: Task) => void;
 
@@ -337,11 +372,22 @@ export class Task<R = unknown> {
   }
 
   /**
-   * The oldest queued message, or waits for one. A timeout resolves
-   * `alarmValue`; an abort rejects with the signal's reason. The type
-   * parameter only asserts what the caller expects to receive.
+   * The oldest queued message, or waits for one; an abort rejects with the
+   * signal's reason. Without a timeout it resolves only with a message: `T`
+   * (the type parameter only asserts what the caller expects to receive).
    */
-  receive<T = unknown>(options?: ReceiveOptions): Promise<T> {
+  receive<T = unknown>(options?: ReceiveOptions & { timeout?: undefined }): Promise<T>;
+  /**
+   * With a timeout and an `alarmValue`, a timeout resolves `alarmValue`
+   * (pycos semantics, never a `TimeoutError`): `T | A`. Give both type
+   * arguments (`receive<number, null>(...)`); with `T` alone `A` is `unknown`.
+   */
+  receive<T = unknown, A = unknown>(
+    options: ReceiveOptions<A> & { alarmValue: A },
+  ): Promise<T | A>;
+  /** With a timeout and no `alarmValue`, a timeout resolves `undefined`: `T | undefined`. */
+  receive<T = unknown>(options: ReceiveOptions): Promise<T | undefined>;
+  receive<T = unknown>(options?: ReceiveOptions): Promise<unknown> {
     if (this.#attention) {
       const err = takePending(this);
       if (err !== undefined) return Promise.reject(err);
@@ -358,7 +404,7 @@ export class Task<R = unknown> {
     if (options === undefined || (options.timeout === undefined && options.signal === undefined)) {
       return this.#waitSelf(RECEIVING) as Promise<T>;
     }
-    return park<T>(null, this, options, options.alarmValue as T, undefined, RECEIVING);
+    return park<unknown>(null, this, options, options.alarmValue, undefined, RECEIVING);
   }
 
   /**
@@ -367,11 +413,11 @@ export class Task<R = unknown> {
    */
   async *messages<T = unknown>(options?: WaitOptions): AsyncIterableIterator<T> {
     const timedOut = {};
-    const opts: ReceiveOptions = { ...options, alarmValue: timedOut };
+    const opts = { ...options, alarmValue: timedOut };
     for (;;) {
-      const m = await this.receive<T>(opts);
+      const m = await this.receive<T, typeof timedOut>(opts);
       if (m === timedOut) return;
-      yield m;
+      yield m as T;
     }
   }
 
@@ -492,12 +538,19 @@ export class Task<R = unknown> {
   /**
    * Makes this task a monitor of `other`: when `other` ends, this task
    * receives a `MonitorStatus` message (at once if it has ended already).
+   * `other` may be a remote task reference (`RemoteReference`); if its peer
+   * is lost, the status says `"unreachable"`.
    */
-  monitor(other: Task): void {
-    if (!(other instanceof Task)) {
+  monitor(other: Task | RemoteReference): void {
+    if (other instanceof Task) {
+      other.#addMonitor(this);
+      return;
+    }
+    const remote = remoteEndpoint(other);
+    if (remote === undefined) {
       throw new TypeError(`monitor: 'other' must be a Task, got ${describe(other)}`);
     }
-    other.#addMonitor(this);
+    remote.addMonitor(this);
   }
 
   /**
@@ -722,7 +775,10 @@ export class Task<R = unknown> {
       return;
     }
     logger.error("uncaught error in task {name}: {error}", { name: this.name, error });
+    // Observed = someone gets this error now: a monitor or a finish() caller.
+    const observed = this.#monitors !== null || this.#finishers !== null;
     this.#end(FAILED, error);
+    if (!observed) reportUncaught(this.scheduler.onUncaughtError, error, this);
   }
 
   #end(state: number, result: unknown): void {
@@ -809,10 +865,14 @@ export class Task<R = unknown> {
       },
       pending: (t) => takePending(t),
     });
-    schedulerInternals.setSpawner((scheduler, fn, args) => {
-      spawningOn = scheduler;
-      return new Task(fn, ...args);
-    }, startTask);
+    taskInternals = {
+      spawnOn(scheduler, fn, args) {
+        spawningOn = scheduler;
+        return new Task(fn, ...args);
+      },
+      start: startTask,
+      notify: (watcher, status) => watcher.#notify(status),
+    };
   }
 }
 
