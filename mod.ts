@@ -28,3 +28,6 @@
  */
 export * from "./src/core/mod.ts";
 export * from "./src/io/mod.ts";
+export * from "./src/net/mod.ts";
+// The networked scheduler replaces the core's under the same name.
+export { Scheduler } from "./src/net/mod.ts";

@@ -7,15 +7,26 @@
  * @module
  */
 import { getLogger } from "@logtape/logtape";
-import { Channel, type Subscriber } from "../core/channel.ts";
-import { currentTask } from "../core/context.ts";
-import { MailboxFull, TaskEnded } from "../core/errors.ts";
-import type { Location } from "../core/location.ts";
-import { MonitorStatus, type MonitorStatusType } from "../core/monitor_status.ts";
-import type { WaitOptions } from "../core/options.ts";
-import { Scheduler as CoreScheduler, schedulerInternals } from "../core/scheduler.ts";
-import { Task, type TaskFunction } from "../core/task.ts";
-import { park, TIMEOUT_REJECTS, waitError, WaitQueue } from "../core/wait.ts";
+import {
+  Channel,
+  currentTask,
+  type Location,
+  MailboxFull,
+  MonitorStatus,
+  type MonitorStatusType,
+  park,
+  Scheduler as CoreScheduler,
+  schedulerInternals,
+  type Subscriber,
+  Task,
+  TaskEnded,
+  type TaskFunction,
+  taskInternals,
+  TIMEOUT_REJECTS,
+  type WaitOptions,
+  waitError,
+  WaitQueue,
+} from "../core/_internal.ts";
 import { Codec, type CodecContext } from "./codec.ts";
 import { PeerLost, PeerUnreachable } from "./errors.ts";
 import { type Link, PeerHub } from "./_hub.ts";
@@ -892,7 +903,7 @@ export class Network implements RemoteOps {
         else if (
           typeof raw === "object" && raw !== null && "type" in raw && raw.type === "unreachable"
         ) {
-          const r = raw as { id: number; incarnation: number; value: unknown };
+          const r = raw as unknown as { id: number; incarnation: number; value: unknown };
           const ref = this.#tasks.get(`${peer.info.id}:${r.incarnation}:${r.id}`)?.deref();
           if (ref === undefined) return;
           status = new MonitorStatus(ref as unknown as Task, "unreachable", r.value);
@@ -1036,17 +1047,7 @@ function coreChannel(s: CoreScheduler, name: string): Channel | undefined {
   return schedulerInternals.lookupChannel(s, name);
 }
 
-/** Queues a monitor status for `watcher` past its mailbox limit. */
-let deliverStatus = (watcher: Task, status: MonitorStatus): void => {
-  try {
-    watcher.send(status);
-  } catch (e) {
-    logger.warn("monitor status for {task} dropped: {error}", { task: watcher.name, error: e });
-  }
-};
-
-/** Installs the core's mailbox-limit-exempt status delivery. */
-export function setStatusDelivery(f: (watcher: Task, status: MonitorStatus) => void): void {
-  deliverStatus = f;
+/** Queues a monitor status for `watcher` past its mailbox limit, as the core does. */
+function deliverStatus(watcher: Task, status: MonitorStatus): void {
+  taskInternals.notify(watcher, status);
 }
-

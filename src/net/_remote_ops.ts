@@ -4,9 +4,9 @@
  *
  * @module
  */
-import type { WaitOptions } from "../core/options.ts";
-import type { Task } from "../core/task.ts";
-import type { Subscriber } from "../core/channel.ts";
+import type { WaitOptions } from "../core/_internal.ts";
+import type { Task } from "../core/_internal.ts";
+import type { Subscriber } from "../core/_internal.ts";
 import type { RemoteTask } from "./remote_task.ts";
 import type { RemoteChannel } from "./remote_channel.ts";
 

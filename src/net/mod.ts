@@ -18,7 +18,7 @@
  *
  * @module
  */
-export { DEFAULT_PORT, type ListenOptions, type PeerOptions, Scheduler } from "./scheduler.ts";
+export { DEFAULT_PORT, type PeerListenOptions, type PeerOptions, Scheduler } from "./scheduler.ts";
 export { RemoteTask } from "./remote_task.ts";
 export { RemoteChannel } from "./remote_channel.ts";
 export { Service, type ServiceLocateOptions } from "./service.ts";

@@ -3,8 +3,8 @@
  *
  * @module
  */
-import type { Channel } from "../core/channel.ts";
-import type { Task } from "../core/task.ts";
+import type { Channel } from "../core/_internal.ts";
+import type { Task } from "../core/_internal.ts";
 import type { RemoteChannel } from "./remote_channel.ts";
 import type { RemoteTask } from "./remote_task.ts";
 

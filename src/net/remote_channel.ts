@@ -3,9 +3,14 @@
  *
  * @module
  */
-import type { Subscriber } from "../core/channel.ts";
-import type { Location } from "../core/location.ts";
-import type { WaitOptions } from "../core/options.ts";
+import {
+  type Location,
+  REMOTE_REF,
+  type RemoteEndpoint,
+  type Subscriber,
+  type Task,
+  type WaitOptions,
+} from "../core/_internal.ts";
 import type { RemoteOps } from "./_remote_ops.ts";
 import type { RemoteTask } from "./remote_task.ts";
 
@@ -26,7 +31,7 @@ import type { RemoteTask } from "./remote_task.ts";
  * news!.send("hello, subscribers");
  * ```
  */
-export class RemoteChannel {
+export class RemoteChannel implements RemoteEndpoint {
   /** The channel's name on its peer. */
   readonly name: string;
   /** Where the channel's peer listens. */
@@ -42,6 +47,21 @@ export class RemoteChannel {
     this.peer = peer;
     this.name = name;
     this.location = location;
+  }
+
+  /** Names the channel across peers: `peer/name`. */
+  get key(): string {
+    return `${this.peer}/#${this.name}`;
+  }
+
+  /** The core's seam: a `RemoteChannel` is its own endpoint. */
+  get [REMOTE_REF](): RemoteEndpoint {
+    return this;
+  }
+
+  /** @internal channels have no end to monitor: refused. */
+  addMonitor(_watcher: Task): void {
+    throw new TypeError("monitor: a channel cannot be monitored");
   }
 
   /** Whether the channel's peer is gone. */

@@ -3,9 +3,13 @@
  *
  * @module
  */
-import type { Location } from "../core/location.ts";
-import type { WaitOptions } from "../core/options.ts";
-import type { Task } from "../core/task.ts";
+import {
+  type Location,
+  REMOTE_REF,
+  type RemoteEndpoint,
+  type Task,
+  type WaitOptions,
+} from "../core/_internal.ts";
 import type { RemoteOps } from "./_remote_ops.ts";
 
 /**
@@ -29,7 +33,7 @@ import type { RemoteOps } from "./_remote_ops.ts";
  * await Scheduler.default().finish();
  * ```
  */
-export class RemoteTask {
+export class RemoteTask implements RemoteEndpoint {
   /** The task's id on its peer. */
   readonly id: number;
   /** The task's name when the reference was made. */
@@ -59,6 +63,16 @@ export class RemoteTask {
     this.id = id;
     this.name = name;
     this.location = location;
+  }
+
+  /** Names the task across peers: `peer/incarnation/id`. */
+  get key(): string {
+    return `${this.peer}/${this.incarnation}/${this.id}`;
+  }
+
+  /** The core's seam: a `RemoteTask` is its own endpoint. */
+  get [REMOTE_REF](): RemoteEndpoint {
+    return this;
   }
 
   /** Whether the task is known to have ended or its peer to be gone. */

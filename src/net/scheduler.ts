@@ -6,15 +6,15 @@
  *
  * @module
  */
-import type { Location } from "../core/location.ts";
-import { timeoutError, type WaitOptions } from "../core/options.ts";
+import type { Location } from "../core/_internal.ts";
+import { timeoutError, type WaitOptions } from "../core/_internal.ts";
 import {
   Scheduler as CoreScheduler,
   type SchedulerOptions,
   schedulerInternals,
-} from "../core/scheduler.ts";
-import type { Channel } from "../core/channel.ts";
-import type { Task, TaskFunction } from "../core/task.ts";
+} from "../core/_internal.ts";
+import type { Channel } from "../core/_internal.ts";
+import type { Task, TaskFunction } from "../core/_internal.ts";
 import { type Network, Network as NetworkClass } from "./_network.ts";
 import * as op from "./_ops.ts";
 import type { PeerInfo } from "./peer_info.ts";
@@ -30,13 +30,13 @@ export const DEFAULT_PORT = 9705;
  *
  * @example
  * ```ts
- * import type { ListenOptions } from "@denocos/denocos";
+ * import type { PeerListenOptions } from "@denocos/denocos";
  *
- * const options: ListenOptions = { hostname: "127.0.0.1", port: 0, secret: "s3cret" };
+ * const options: PeerListenOptions = { hostname: "127.0.0.1", port: 0, secret: "s3cret" };
  * console.log(options.port);
  * ```
  */
-export interface ListenOptions {
+export interface PeerListenOptions {
   /** Address to listen on (default `"127.0.0.1"`). */
   hostname?: string;
   /** TCP port (default 9705, falling back to an ephemeral one when taken; `0`: ephemeral). */
@@ -141,7 +141,7 @@ export class Scheduler extends CoreScheduler {
    * multicast (unless `discover: false`) and resolves where it listens.
    * Needs `--allow-net` for the address (and `--unstable-net` for discovery).
    */
-  listen(options?: ListenOptions): Promise<Location> {
+  listen(options?: PeerListenOptions): Promise<Location> {
     if (this.#starting !== null) return Promise.reject(new Error("listen: already listening"));
     if (this.finished) return Promise.reject(new Error("listen: the scheduler has finished"));
     const config = listenConfig(options);
@@ -297,7 +297,7 @@ function positive(name: string, v: number | undefined, fallback: number): number
   return v;
 }
 
-function listenConfig(o: ListenOptions | undefined) {
+function listenConfig(o: PeerListenOptions | undefined) {
   const port = o?.port ?? DEFAULT_PORT;
   if (!Number.isInteger(port) || port < 0 || port > 65535) {
     throw new RangeError(`listen: 'port' must be an integer 0..65535, got ${port}`);

@@ -3,10 +3,10 @@
  *
  * @module
  */
-import type { Location } from "../core/location.ts";
-import type { WaitOptions } from "../core/options.ts";
-import { Scheduler as CoreScheduler } from "../core/scheduler.ts";
-import type { Task, TaskFunction } from "../core/task.ts";
+import type { Location } from "../core/_internal.ts";
+import type { WaitOptions } from "../core/_internal.ts";
+import { Scheduler as CoreScheduler } from "../core/_internal.ts";
+import type { Task, TaskFunction } from "../core/_internal.ts";
 import type { PeerInfo } from "./peer_info.ts";
 import type { RemoteOps } from "./_remote_ops.ts";
 import type { RemoteTask } from "./remote_task.ts";
