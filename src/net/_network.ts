@@ -732,6 +732,15 @@ export class Network implements RemoteOps {
     });
     this.#tellWatchers(new PeerStatus(info, "online"));
     for (const s of this.#searches) this.#ask(s, peer);
+    // Peer exchange: tell the newcomer whom we know, so that a cluster grown
+    // from seeds (where multicast does not reach) still links everyone.
+    const others = [...this.#peers.values()].filter((p) => p !== peer).slice(0, 1024);
+    if (others.length > 0) {
+      this.#sendOp(peer, [
+        op.PEERS,
+        others.map((p) => [p.info.id, p.info.location.hostname, p.info.location.port]),
+      ]);
+    }
   }
 
   #offline(link: Link, reason: string): void {
@@ -1010,6 +1019,18 @@ export class Network implements RemoteOps {
         this.#reply(peer, req, t);
         return;
       }
+      case op.PEERS:
+        for (const [id, hostname, port] of m[1] as [string, string, number][]) {
+          if (id === this.id || this.#peers.has(id) || this.#closed) continue;
+          this.connect({ hostname, port }).catch((e) =>
+            logger.debug("peer {loc} heard of from {from} unreachable: {error}", {
+              loc: `${hostname}:${port}`,
+              from: peer.info.name,
+              error: e,
+            })
+          );
+        }
+        return;
       case op.FILE_OPEN:
       case op.FILE_DATA:
       case op.FILE_END:

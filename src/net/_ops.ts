@@ -47,6 +47,9 @@ export const FILE_END = 19;
 /** `[FILE_DELETE, req, name, dir]` → `REPLY` boolean. */
 export const FILE_DELETE = 20;
 
+/** `[PEERS, [[id, hostname, port], …]]`: the peers the sender is linked to (at most 1,024). */
+export const PEERS = 21;
+
 /** What `LOCATE` looks for. */
 export const KIND_TASK = 0, KIND_CHANNEL = 1, KIND_SERVICE = 2;
 
@@ -131,6 +134,14 @@ export function malformed(m: unknown): string | undefined {
           m[3].length <= 4096
         ? undefined
         : "bad FILE_DELETE";
+    case PEERS:
+      return m.length === 2 && Array.isArray(m[1]) && m[1].length <= 1024 &&
+          m[1].every((p) =>
+            Array.isArray(p) && p.length === 3 && isName(p[0]) && isName(p[1]) &&
+            Number.isInteger(p[2]) && p[2] > 0 && p[2] < 65536
+          )
+        ? undefined
+        : "bad PEERS";
     default:
       return `unknown operation ${typeof op === "number" ? op : typeof op}`;
   }

@@ -73,12 +73,16 @@ Deno.test("examples/hotswap.ts: the swap keeps the mailbox; a swallowed swap is 
   assert.ok(!lines.includes("this never runs"));
 });
 
-Deno.test("examples/demo.ts: runs every example under a heading", async () => {
-  const lines = await run("demo.ts");
+Deno.test("examples/demo.ts: runs every example under a heading, then two processes", async () => {
+  // The demo starts the remote pair as child processes: that alone it may do.
+  assert.deepEqual(await headerFlags("demo.ts"), ["--allow-run"]);
+  const lines = await runExample("demo.ts");
   for (const name of ["tasks.ts", "client_server.ts", "channel.ts", "hotswap.ts"]) {
     assert.equal(lines.filter((l) => l.startsWith(`=== examples/${name}:`)).length, 1, name);
   }
   assert.ok(lines.includes("30 messages sent"));
   assert.ok(lines.includes("swap to intruder accepted: false"));
   assert.ok(lines.some((l) => l.startsWith("prod: ")));
+  assert.equal(lines.filter((l) => l.startsWith("[remote_server] processing ")).length, 30);
+  assert.ok(lines.includes("[remote_client] sent 30 messages"));
 });
