@@ -62,6 +62,16 @@ export interface SchedulerOptions {
    */
   mailboxLimit?: number;
   /**
+   * The most bytes of sized messages a task's mailbox holds (default
+   * `DEFAULT_MAILBOX_BYTES`, 64 MiB; `Infinity` = no byte bound). Sized
+   * messages are the ones whose size is known without looking inside:
+   * `ArrayBuffer`s and their views (`byteLength`) and strings (`length`);
+   * every other value counts towards `mailboxLimit` only. A send that would
+   * pass the budget throws `MailboxFull`, except into an empty mailbox (one
+   * message is always taken, whatever its size).
+   */
+  mailboxBytes?: number;
+  /**
    * Receives the error of a task that fails unobserved; `null` drops such
    * errors (default `printUncaughtError`). See `Scheduler.onUncaughtError`.
    */
@@ -80,6 +90,21 @@ export interface SchedulerOptions {
  * ```
  */
 export const DEFAULT_MAILBOX_LIMIT = 4_194_304;
+
+/**
+ * The default `mailboxBytes`, 64 MiB: a task that lets that much binary or
+ * text data pile up unread is not keeping up, and its sender should learn
+ * it (`MailboxFull`) before the heap runs out. The network layer's per-link
+ * send queue has the same default.
+ *
+ * @example
+ * ```ts
+ * import { DEFAULT_MAILBOX_BYTES, Scheduler } from "@denocos/denocos";
+ *
+ * console.log(Scheduler.default().mailboxBytes === DEFAULT_MAILBOX_BYTES); // true
+ * ```
+ */
+export const DEFAULT_MAILBOX_BYTES = 64 * 1024 * 1024;
 
 /**
  * Runs tasks. `Scheduler.default()` is created on first use; `new
@@ -104,6 +129,8 @@ export class Scheduler implements AsyncDisposable {
   readonly incarnation: number;
   /** The most messages a task's mailbox holds (see `SchedulerOptions`). */
   readonly mailboxLimit: number;
+  /** The most bytes of sized messages a task's mailbox holds (see `SchedulerOptions`). */
+  readonly mailboxBytes: number;
   /** This scheduler's peer address once the network is started; `null` until then. */
   location: Location | null = null;
   /**
@@ -139,6 +166,13 @@ export class Scheduler implements AsyncDisposable {
       throw new RangeError(`Scheduler: 'mailboxLimit' must be an integer >= 1, got ${limit}`);
     }
     this.mailboxLimit = limit;
+    const bytes = options?.mailboxBytes ?? DEFAULT_MAILBOX_BYTES;
+    if (!(bytes === Infinity || (Number.isInteger(bytes) && bytes >= 1))) {
+      throw new RangeError(
+        `Scheduler: 'mailboxBytes' must be an integer >= 1 or Infinity, got ${bytes}`,
+      );
+    }
+    this.mailboxBytes = bytes;
     const onUncaught = options?.onUncaughtError;
     if (onUncaught !== undefined && onUncaught !== null && typeof onUncaught !== "function") {
       throw new TypeError(`Scheduler: 'onUncaughtError' must be a function or null`);

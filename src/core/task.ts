@@ -144,6 +144,27 @@ interface SwapRequest {
   thrown: boolean;
 }
 
+/** A task's queue of messages, with the bytes of its sized messages (`mailboxBytes`). */
+class Mailbox extends RingBuffer<unknown> {
+  bytes = 0;
+}
+
+/**
+ * The size a mailbox charges for `message`: the bytes of an `ArrayBuffer`
+ * (or shared one) or of a view on one, the length of a string; 0 for any
+ * other value, whose size cannot be known without walking it.
+ */
+function sizeOf(message: unknown): number {
+  if (typeof message === "string") return message.length;
+  if (typeof message !== "object" || message === null) return 0;
+  if (ArrayBuffer.isView(message)) return message.byteLength;
+  if (message instanceof ArrayBuffer) return message.byteLength;
+  if (typeof SharedArrayBuffer !== "undefined" && message instanceof SharedArrayBuffer) {
+    return message.byteLength;
+  }
+  return 0;
+}
+
 /**
  * Set by `Scheduler.spawn` so `new Task` lands on that scheduler; otherwise
  * a task spawned inside a task joins its scheduler, else the default one.
@@ -248,7 +269,7 @@ export class Task<R = unknown> {
   #fn: (...args: any[]) => unknown;
   #args: unknown[] | null;
   #state = READY;
-  #mailbox: RingBuffer<unknown> | null = null;
+  #mailbox: Mailbox | null = null;
   /**
    * The task's own sleep/receive wait when it has a timer or a signal. An
    * untimed one (the common case) needs no `Waiter`: the task keeps the
@@ -340,15 +361,29 @@ export class Task<R = unknown> {
    * Queues `message` in the mailbox; wakes the task only if it waits in
    * `receive`. Returns `false` (and drops the message) if the task has ended;
    * throws `MailboxFull` (and queues nothing) when the mailbox holds the
-   * scheduler's `mailboxLimit` messages.
+   * scheduler's `mailboxLimit` messages, or when a sized message (bytes,
+   * string) would take its sized messages past `mailboxBytes`.
    */
   send(message: unknown): boolean {
     if (this.#state >= FINISHED) return false;
     if (this.#state === RECEIVING) this.#wake(message);
     else {
-      const mb = this.#mailbox ??= new RingBuffer();
-      if (mb.length >= this.scheduler.mailboxLimit) {
-        throw new MailboxFull(this.name, this.scheduler.mailboxLimit);
+      const mb = this.#mailbox ??= new Mailbox();
+      const scheduler = this.scheduler;
+      if (mb.length >= scheduler.mailboxLimit) {
+        throw new MailboxFull(this.name, scheduler.mailboxLimit);
+      }
+      // One typeof test for the common small values (numbers, plain objects
+      // pay one more: the view check); only sized messages touch the count.
+      const t = typeof message;
+      if (t === "object" || t === "string") {
+        const size = sizeOf(message);
+        if (size > 0) {
+          if (mb.length > 0 && mb.bytes + size > scheduler.mailboxBytes) {
+            throw new MailboxFull(this.name, scheduler.mailboxBytes, "bytes");
+          }
+          mb.bytes += size;
+        }
       }
       mb.push(message);
     }
@@ -398,7 +433,9 @@ export class Task<R = unknown> {
         const bad = waitOptionsError(options);
         if (bad !== undefined) return Promise.reject(bad);
       }
-      return Promise.resolve(mb.shift() as T);
+      const m = mb.shift();
+      if (mb.bytes !== 0) mb.bytes -= sizeOf(m);
+      return Promise.resolve(m);
     }
     if (ownWait(this.#state)) return Promise.reject(this.#busy());
     if (options === undefined || (options.timeout === undefined && options.signal === undefined)) {
@@ -693,7 +730,7 @@ export class Task<R = unknown> {
   #notify(status: MonitorStatus): void {
     if (this.#state >= FINISHED) return;
     if (this.#state === RECEIVING) this.#wake(status);
-    else (this.#mailbox ??= new RingBuffer()).push(status);
+    else (this.#mailbox ??= new Mailbox()).push(status);
   }
 
   /** Rejects the current waits if terminate/throw/swap asks for it. */
