@@ -145,7 +145,12 @@ export class Scheduler implements AsyncDisposable {
    */
   onUncaughtError: UncaughtErrorHandler | null;
   #nextId = 1;
-  #tasks = new Map<number, Task>();
+  // The live tasks, unordered: a task knows its slot, and an ending one is
+  // replaced by the last (O(1), no allocation per task). The id index is
+  // built on the first `task(id)` and kept from then on, so only schedulers
+  // whose tasks are looked up by id (the network layer's) pay for it.
+  #live: Task[] = [];
+  #byId: Map<number, Task> | null = null;
   #nonDaemon = 0;
   #joiners = new WaitQueue();
   #ready = new RingBuffer<Task>();
@@ -201,12 +206,13 @@ export class Scheduler implements AsyncDisposable {
 
   /** The tasks that have not ended yet. */
   tasks(): Task[] {
-    return [...this.#tasks.values()];
+    return this.#live.toSorted(byId);
   }
 
   /** The live task with this id, if any (ids are never reused). */
   task(id: number): Task | undefined {
-    return this.#tasks.get(id);
+    if (this.#byId === null) this.#byId = new Map(this.#live.map((t) => [t.id, t]));
+    return this.#byId.get(id);
   }
 
   /**
@@ -246,7 +252,7 @@ export class Scheduler implements AsyncDisposable {
    * blocked outside denocos ends when that await settles).
    */
   async terminate(): Promise<void> {
-    const tasks = [...this.#tasks.values()];
+    const tasks = this.#live.toSorted(byId);
     for (const t of tasks) t.terminate();
     await Promise.allSettled(tasks.map((t) => t.finish()));
   }
@@ -317,7 +323,9 @@ export class Scheduler implements AsyncDisposable {
           throw new Error("cannot spawn on a scheduler that has finished");
         }
         const id = s.#nextId++;
-        s.#tasks.set(id, task);
+        taskInternals.setSlot(task, s.#live.length);
+        s.#live.push(task);
+        s.#byId?.set(id, task);
         s.#nonDaemon++;
         s.#schedule(task);
         return id;
@@ -329,7 +337,14 @@ export class Scheduler implements AsyncDisposable {
         if (s.#nonDaemon === 0) s.#joiners.settleAll(true);
       },
       ended(s, t) {
-        s.#tasks.delete(t.id);
+        const live = s.#live;
+        const slot = taskInternals.slot(t);
+        const last = live.pop()!;
+        if (last !== t) {
+          live[slot] = last;
+          taskInternals.setSlot(last, slot);
+        }
+        s.#byId?.delete(t.id);
         if (!t.daemon && --s.#nonDaemon === 0) s.#joiners.settleAll(true);
       },
       registerTask: (s, name, t) => claimName(s.#names, name, t),
@@ -367,6 +382,10 @@ export interface SchedulerInternals {
   registerChannel(s: Scheduler, name: string, channel: Channel): boolean;
   /** Releases `name` if `channel` holds it. */
   unregisterChannel(s: Scheduler, name: string, channel: Channel): void;
+}
+
+function byId(a: Task, b: Task): number {
+  return a.id - b.id;
 }
 
 /** Registers `holder` under `name` unless another holds it; `true` if it holds it now. */

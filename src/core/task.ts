@@ -214,6 +214,10 @@ export interface TaskInternals {
    * the watcher has ended. For remote monitors ("unreachable" included).
    */
   notify(watcher: Task, status: MonitorStatus): void;
+  /** The task's slot in its scheduler's live list (the scheduler's bookkeeping). */
+  slot(t: Task): number;
+  /** Sets that slot. */
+  setSlot(t: Task, slot: number): void;
 }
 
 /**
@@ -305,6 +309,8 @@ export class Task<R = unknown> {
   /** Waits on other primitives (usually at most one). */
   #others: Waiter | Set<Waiter> | null = null;
   #rare: TaskRare | null = null;
+  /** Where the scheduler keeps this task among its live ones. */
+  #slot = -1;
 
   /**
    * Creates and schedules a task running `fn(task, ...args)`.
@@ -953,6 +959,10 @@ export class Task<R = unknown> {
       },
       start: startTask,
       notify: (watcher, status) => watcher.#notify(status),
+      slot: (t) => t.#slot,
+      setSlot(t, slot) {
+        t.#slot = slot;
+      },
     };
   }
 }
