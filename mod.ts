@@ -1,7 +1,9 @@
 /**
  * denocos: the pycos model for Deno. Lightweight tasks with mailboxes,
- * broadcast channels, async locks, and (in later modules) sockets, peers and
- * distributed computations. Importing this module needs no permission.
+ * broadcast channels and async locks (the core), and asynchronous sockets,
+ * datagrams, pipes, files and a Worker thread pool (the I/O layer); peers and
+ * distributed computations come next. Importing this module needs no
+ * permission: each I/O facility asks only for its own.
  *
  * @example
  * ```ts

@@ -12,6 +12,12 @@ import { type WaitOptions, waitOptionsError } from "./options.ts";
 import { Scheduler, schedulerInternals } from "./scheduler.ts";
 import { describe, type LocateOptions, Task } from "./task.ts";
 import { park, waitError, WaitQueue } from "./wait.ts";
+import {
+  REMOTE_REF,
+  type RemoteEndpoint,
+  remoteEndpoint,
+  type RemoteReference,
+} from "./remote_ref.ts";
 import { getLogger } from "@logtape/logtape";
 
 const logger = getLogger(["denocos", "channel"]);
@@ -66,7 +72,8 @@ export interface DeliverOptions extends WaitOptions {
 }
 
 /**
- * Either kind of subscriber.
+ * Any kind of subscriber: a task, a channel, or a reference to either on
+ * another peer.
  *
  * @example
  * ```ts
@@ -78,7 +85,7 @@ export interface DeliverOptions extends WaitOptions {
  * console.log(ch.send("hi")); // 1: the task; the sub-channel has no subscriber
  * ```
  */
-export type Subscriber = Task | Channel;
+export type Subscriber = Task | Channel | RemoteReference;
 
 /**
  * A broadcast channel. `send` reaches every current subscriber in the order
@@ -107,6 +114,8 @@ export class Channel implements Disposable {
   // Copy-on-write: send iterates a snapshot while (un)subscribe replaces it.
   #tasks: Task[] = [];
   #channels: Channel[] = [];
+  // Remote tasks and channels (the network layer's references), by endpoint.
+  #remotes: RemoteReference[] = [];
   #subscribeWaiters: WaitQueue | null = null;
   #closed = false;
   #registered = false;
@@ -146,9 +155,9 @@ export class Channel implements Disposable {
     return this.#closed;
   }
 
-  /** The current subscribers (tasks first, then channels). */
+  /** The current subscribers (tasks first, then channels, then remote references). */
   subscribers(): Subscriber[] {
-    return [...this.#tasks, ...this.#channels];
+    return [...this.#tasks, ...this.#channels, ...this.#remotes];
   }
 
   /** Replaces (or with `undefined` removes) the transform. */
@@ -184,6 +193,10 @@ export class Channel implements Disposable {
         );
       }
       this.#channels = [...this.#channels, subscriber];
+    } else if (remoteEndpoint(subscriber) !== undefined) {
+      // No cycle check across peers: forwarded messages carry a hop count.
+      if (this.#remoteIndex(subscriber) >= 0) return Promise.resolve();
+      this.#remotes = [...this.#remotes, subscriber];
     } else {
       return Promise.reject(
         new TypeError(
@@ -209,6 +222,12 @@ export class Channel implements Disposable {
       const i = this.#channels.indexOf(subscriber);
       if (i < 0) return Promise.resolve(false);
       this.#channels = this.#channels.toSpliced(i, 1);
+      return Promise.resolve(true);
+    }
+    if (remoteEndpoint(subscriber) !== undefined) {
+      const i = this.#remoteIndex(subscriber);
+      if (i < 0) return Promise.resolve(false);
+      this.#remotes = this.#remotes.toSpliced(i, 1);
       return Promise.resolve(true);
     }
     return Promise.reject(
@@ -245,7 +264,7 @@ export class Channel implements Disposable {
     if (err !== undefined) throw err;
     if (n > 0) {
       const deadline = options?.timeout === undefined ? Infinity : Date.now() + options.timeout;
-      while (this.#tasks.length + this.#channels.length < n) {
+      while (this.#tasks.length + this.#channels.length + this.#remotes.length < n) {
         const left = deadline - Date.now();
         if (left <= 0) return 0;
         const woke = await park(
@@ -289,6 +308,7 @@ export class Channel implements Disposable {
     this.unregister();
     this.#tasks = [];
     this.#channels = [];
+    this.#remotes = [];
     this.#subscribeWaiters?.failAll(new ChannelClosed(this.name));
   }
 
@@ -328,7 +348,41 @@ export class Channel implements Disposable {
       const c = channels[i];
       if (!c.#closed) count += c.#send(msg);
     }
+    if (this.#remotes.length > 0) count += this.#sendRemotes(msg);
     return count;
+  }
+
+  /**
+   * Each remote subscriber counts as one recipient when its `send` takes the
+   * message (its own subscribers are counted on its peer); one that says
+   * `false` has ended or lost its peer and is dropped, as an ended task is.
+   */
+  #sendRemotes(msg: unknown): number {
+    const remotes = this.#remotes;
+    let count = 0;
+    let gone: RemoteReference[] | null = null;
+    for (let i = 0; i < remotes.length; i++) {
+      const r = remotes[i];
+      try {
+        if (r[REMOTE_REF].send(msg)) count++;
+        else (gone ??= []).push(r);
+      } catch (error) {
+        if (!(error instanceof MailboxFull)) throw error;
+        logger.warn("channel {name}: message not queued for {remote}: {error}", {
+          name: this.name,
+          remote: r[REMOTE_REF].key,
+          error,
+        });
+      }
+    }
+    if (gone !== null) this.#remotes = this.#remotes.filter((r) => !gone.includes(r));
+    return count;
+  }
+
+  /** Where a remote reference with the same endpoint key is subscribed, or -1. */
+  #remoteIndex(subscriber: RemoteReference): number {
+    const key = (subscriber[REMOTE_REF] as RemoteEndpoint).key;
+    return this.#remotes.findIndex((r) => r === subscriber || r[REMOTE_REF].key === key);
   }
 
   #sendTasks(msg: unknown): number {

@@ -46,15 +46,23 @@ export type { Location } from "./location.ts";
 export { Lock } from "./lock.ts";
 export { MonitorStatus, type MonitorStatusType } from "./monitor_status.ts";
 export { timeoutError, type WaitOptions, waitOptionsError } from "./options.ts";
+export {
+  REMOTE_REF,
+  type RemoteEndpoint,
+  remoteEndpoint,
+  type RemoteReference,
+} from "./remote_ref.ts";
 export { RingBuffer } from "./ring_buffer.ts";
 export { RLock } from "./rlock.ts";
 export {
+  DEFAULT_MAILBOX_BYTES,
   DEFAULT_MAILBOX_LIMIT,
   Scheduler,
   type SchedulerOptions,
   type SchedulerResource,
 } from "./scheduler.ts";
 export { Semaphore } from "./semaphore.ts";
+export { printUncaughtError, type UncaughtErrorHandler } from "./uncaught.ts";
 export {
   type LocateOptions,
   type ReceiveOptions,

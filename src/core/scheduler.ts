@@ -8,9 +8,14 @@ import type { Channel } from "./channel.ts";
 import type { Location } from "./location.ts";
 import { timeoutError, type WaitOptions, waitOptionsError } from "./options.ts";
 import { RingBuffer } from "./ring_buffer.ts";
-import type { LocateOptions, Task, TaskFunction } from "./task.ts";
+// A value import in a cycle (task.ts imports this module too): safe because
+// neither module touches the other's bindings while it loads, only when
+// called. So whichever of the two a program imports first, both are loaded
+// before anything runs, and `spawn` here always finds the task module.
+import { type LocateOptions, type Task, type TaskFunction, taskInternals } from "./task.ts";
 import { currentTask } from "./context.ts";
 import { park, pendingError, WaitQueue } from "./wait.ts";
+import { printUncaughtError, type UncaughtErrorHandler } from "./uncaught.ts";
 
 /**
  * Anything a scheduler can close when it finishes: servers, peer links…
@@ -39,10 +44,6 @@ export type SchedulerResource =
  */
 export let schedulerInternals: SchedulerInternals;
 
-let spawner: (s: Scheduler, fn: TaskFunction, args: unknown[]) => Task;
-
-let startTask: (t: Task) => void;
-
 /**
  * Options for `new Scheduler`.
  *
@@ -60,6 +61,21 @@ export interface SchedulerOptions {
    * `MailboxFull` (default `DEFAULT_MAILBOX_LIMIT`, 4,194,304).
    */
   mailboxLimit?: number;
+  /**
+   * The most bytes of sized messages a task's mailbox holds (default
+   * `DEFAULT_MAILBOX_BYTES`, 64 MiB; `Infinity` = no byte bound). Sized
+   * messages are the ones whose size is known without looking inside:
+   * `ArrayBuffer`s and their views (`byteLength`) and strings (`length`);
+   * every other value counts towards `mailboxLimit` only. A send that would
+   * pass the budget throws `MailboxFull`, except into an empty mailbox (one
+   * message is always taken, whatever its size).
+   */
+  mailboxBytes?: number;
+  /**
+   * Receives the error of a task that fails unobserved; `null` drops such
+   * errors (default `printUncaughtError`). See `Scheduler.onUncaughtError`.
+   */
+  onUncaughtError?: UncaughtErrorHandler | null;
 }
 
 /**
@@ -74,6 +90,21 @@ export interface SchedulerOptions {
  * ```
  */
 export const DEFAULT_MAILBOX_LIMIT = 4_194_304;
+
+/**
+ * The default `mailboxBytes`, 64 MiB: a task that lets that much binary or
+ * text data pile up unread is not keeping up, and its sender should learn
+ * it (`MailboxFull`) before the heap runs out. The network layer's per-link
+ * send queue has the same default.
+ *
+ * @example
+ * ```ts
+ * import { DEFAULT_MAILBOX_BYTES, Scheduler } from "@denocos/denocos";
+ *
+ * console.log(Scheduler.default().mailboxBytes === DEFAULT_MAILBOX_BYTES); // true
+ * ```
+ */
+export const DEFAULT_MAILBOX_BYTES = 64 * 1024 * 1024;
 
 /**
  * Runs tasks. `Scheduler.default()` is created on first use; `new
@@ -98,10 +129,28 @@ export class Scheduler implements AsyncDisposable {
   readonly incarnation: number;
   /** The most messages a task's mailbox holds (see `SchedulerOptions`). */
   readonly mailboxLimit: number;
+  /** The most bytes of sized messages a task's mailbox holds (see `SchedulerOptions`). */
+  readonly mailboxBytes: number;
   /** This scheduler's peer address once the network is started; `null` until then. */
   location: Location | null = null;
+  /**
+   * Called with the error of a task that fails while nobody observes it: no
+   * task monitors it and no `finish()` call waits for it at that moment (a
+   * `finish()` called later still gets the error). The default,
+   * `printUncaughtError`, prints the task's name and the error's stack on
+   * stderr unless LogTape is configured with a sink for `["denocos",
+   * "task"]`, which logs every task error at level `"error"`. Set a function
+   * to route these errors elsewhere, `null` to drop them; the task is failed
+   * either way and the program goes on (as pycos does).
+   */
+  onUncaughtError: UncaughtErrorHandler | null;
   #nextId = 1;
-  #tasks = new Map<number, Task>();
+  // The live tasks, unordered: a task knows its slot, and an ending one is
+  // replaced by the last (O(1), no allocation per task). The id index is
+  // built on the first `task(id)` and kept from then on, so only schedulers
+  // whose tasks are looked up by id (the network layer's) pay for it.
+  #live: Task[] = [];
+  #byId: Map<number, Task> | null = null;
   #nonDaemon = 0;
   #joiners = new WaitQueue();
   #ready = new RingBuffer<Task>();
@@ -122,6 +171,18 @@ export class Scheduler implements AsyncDisposable {
       throw new RangeError(`Scheduler: 'mailboxLimit' must be an integer >= 1, got ${limit}`);
     }
     this.mailboxLimit = limit;
+    const bytes = options?.mailboxBytes ?? DEFAULT_MAILBOX_BYTES;
+    if (!(bytes === Infinity || (Number.isInteger(bytes) && bytes >= 1))) {
+      throw new RangeError(
+        `Scheduler: 'mailboxBytes' must be an integer >= 1 or Infinity, got ${bytes}`,
+      );
+    }
+    this.mailboxBytes = bytes;
+    const onUncaught = options?.onUncaughtError;
+    if (onUncaught !== undefined && onUncaught !== null && typeof onUncaught !== "function") {
+      throw new TypeError(`Scheduler: 'onUncaughtError' must be a function or null`);
+    }
+    this.onUncaughtError = onUncaught === undefined ? printUncaughtError : onUncaught;
     this.incarnation = (Math.random() * 0x7fffffff | 0) + 1;
   }
 
@@ -140,17 +201,18 @@ export class Scheduler implements AsyncDisposable {
     fn: (task: Task<NoInfer<R>>, ...args: A) => R | Promise<R>,
     ...args: A
   ): Task<R> {
-    return spawner(this, fn as TaskFunction, args) as Task<R>;
+    return taskInternals.spawnOn(this, fn as TaskFunction, args) as Task<R>;
   }
 
   /** The tasks that have not ended yet. */
   tasks(): Task[] {
-    return [...this.#tasks.values()];
+    return this.#live.toSorted(byId);
   }
 
   /** The live task with this id, if any (ids are never reused). */
   task(id: number): Task | undefined {
-    return this.#tasks.get(id);
+    if (this.#byId === null) this.#byId = new Map(this.#live.map((t) => [t.id, t]));
+    return this.#byId.get(id);
   }
 
   /**
@@ -190,7 +252,7 @@ export class Scheduler implements AsyncDisposable {
    * blocked outside denocos ends when that await settles).
    */
   async terminate(): Promise<void> {
-    const tasks = [...this.#tasks.values()];
+    const tasks = this.#live.toSorted(byId);
     for (const t of tasks) t.terminate();
     await Promise.allSettled(tasks.map((t) => t.finish()));
   }
@@ -242,7 +304,8 @@ export class Scheduler implements AsyncDisposable {
   #drain = (): void => {
     this.#drainQueued = false;
     const ready = this.#ready;
-    for (let t = ready.shift(); t !== undefined; t = ready.shift()) startTask(t);
+    const start = taskInternals.start;
+    for (let t = ready.shift(); t !== undefined; t = ready.shift()) start(t);
   };
 
   #schedule(task: Task): void {
@@ -260,7 +323,9 @@ export class Scheduler implements AsyncDisposable {
           throw new Error("cannot spawn on a scheduler that has finished");
         }
         const id = s.#nextId++;
-        s.#tasks.set(id, task);
+        taskInternals.setSlot(task, s.#live.length);
+        s.#live.push(task);
+        s.#byId?.set(id, task);
         s.#nonDaemon++;
         s.#schedule(task);
         return id;
@@ -272,17 +337,20 @@ export class Scheduler implements AsyncDisposable {
         if (s.#nonDaemon === 0) s.#joiners.settleAll(true);
       },
       ended(s, t) {
-        s.#tasks.delete(t.id);
+        const live = s.#live;
+        const slot = taskInternals.slot(t);
+        const last = live.pop()!;
+        if (last !== t) {
+          live[slot] = last;
+          taskInternals.setSlot(last, slot);
+        }
+        s.#byId?.delete(t.id);
         if (!t.daemon && --s.#nonDaemon === 0) s.#joiners.settleAll(true);
       },
       registerTask: (s, name, t) => claimName(s.#names, name, t),
       unregisterTask: (s, name, t) => releaseName(s.#names, name, t),
       registerChannel: (s, name, c) => claimName(s.#channels, name, c),
       unregisterChannel: (s, name, c) => releaseName(s.#channels, name, c),
-      setSpawner(spawn, start) {
-        spawner = spawn;
-        startTask = start;
-      },
     };
   }
 }
@@ -296,19 +364,28 @@ export class Scheduler implements AsyncDisposable {
  * ```
  */
 export interface SchedulerInternals {
+  /** Takes a new task in, schedules its start and returns its id. */
   adopt(s: Scheduler, task: Task): number;
+  /** A fresh id (channels share the tasks' id space). */
   nextId(s: Scheduler): number;
+  /** Queues a task to (re)start at the next drain. */
   schedule(s: Scheduler, task: Task): void;
+  /** A live task became a daemon (`true`) or stopped being one. */
   daemonChanged(s: Scheduler, daemon: boolean): void;
+  /** A task ended: forget it, and wake `join` when it was the last non-daemon. */
   ended(s: Scheduler, task: Task): void;
+  /** Claims `name` for `task`; `false` if another live task holds it. */
   registerTask(s: Scheduler, name: string, task: Task): boolean;
+  /** Releases `name` if `task` holds it. */
   unregisterTask(s: Scheduler, name: string, task: Task): void;
+  /** Claims `name` for `channel`; `false` if another channel holds it. */
   registerChannel(s: Scheduler, name: string, channel: Channel): boolean;
+  /** Releases `name` if `channel` holds it. */
   unregisterChannel(s: Scheduler, name: string, channel: Channel): void;
-  setSpawner(
-    spawn: (s: Scheduler, fn: TaskFunction, args: unknown[]) => Task,
-    start: (t: Task) => void,
-  ): void;
+}
+
+function byId(a: Task, b: Task): number {
+  return a.id - b.id;
 }
 
 /** Registers `holder` under `name` unless another holds it; `true` if it holds it now. */

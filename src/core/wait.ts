@@ -8,6 +8,7 @@
 import type { Task } from "./task.ts";
 import { type WaitOptions, waitOptionsError } from "./options.ts";
 import { TimeoutError } from "./errors.ts";
+import { type AbortWatch, watchAbort } from "./_abort_watch.ts";
 
 /**
  * Use as a wait's timeout value to make a timeout reject with `TimeoutError`.
@@ -115,7 +116,7 @@ export class Waiter {
   #reject!: (error: unknown) => void;
   #timeoutValue: unknown;
   #timer: ReturnType<typeof setTimeout> | undefined = undefined;
-  #signal: AbortSignal | undefined = undefined;
+  #abort: AbortWatch | undefined = undefined;
   #done = false;
 
   /** @internal use `park` */
@@ -157,9 +158,9 @@ export class Waiter {
     else this.settle(v);
   }
 
-  /** Implements the abort listener without a closure per wait. */
-  handleEvent(): void {
-    this.fail(this.#signal?.reason);
+  /** Called by the signal's shared `AbortWatch` (no listener or closure per wait). */
+  onAbort(reason: unknown): void {
+    this.fail(reason);
   }
 
   #detach(): boolean {
@@ -167,7 +168,8 @@ export class Waiter {
     this.#done = true;
     this.queue?.remove(this);
     if (this.#timer !== undefined) clearTimeout(this.#timer);
-    if (this.#signal !== undefined) this.#signal.removeEventListener("abort", this);
+    // O(1): leaves the signal's watcher set, never its listener list.
+    this.#abort?.delete(this);
     if (this.task !== null) hooks.leave(this.task, this);
     return true;
   }
@@ -187,10 +189,7 @@ export class Waiter {
       }
       // Not aborted: park has rejected an aborted signal already.
       const signal = options?.signal;
-      if (signal !== undefined) {
-        w.#signal = signal;
-        signal.addEventListener("abort", w, { once: true });
-      }
+      if (signal !== undefined) w.#abort = watchAbort(signal, w);
       return p;
     };
   }

@@ -6,7 +6,7 @@ import { LIMIT, withScheduler } from "./_util.ts";
 function watch(s: Scheduler, target: Task): Task<MonitorStatus> {
   return s.spawn(async (task) => {
     task.monitor(target);
-    return await task.receive<MonitorStatus>({ timeout: LIMIT });
+    return await task.receive<MonitorStatus>();
   });
 }
 
@@ -105,7 +105,7 @@ Deno.test("a task can monitor several tasks and tell their statuses apart", asyn
       task.monitor(b);
       const got = new Map<Task, string>();
       for (let i = 0; i < 2; i++) {
-        const st = await task.receive<MonitorStatus>({ timeout: LIMIT });
+        const st = await task.receive<MonitorStatus>();
         got.set(st.task, st.type);
       }
       return got;
