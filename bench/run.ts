@@ -279,8 +279,9 @@ export function markdownTable(rows: SummaryRow[], runs: number): string {
       continue;
     }
     const partial = r.values.length < runs ? ` (${r.values.length} of ${runs} runs)` : "";
-    // Rows measured against a bare reference in the same run show that ratio.
-    const ratio = r.extras?.ratio !== undefined && r.target.includes("bare")
+    // Rows measured against a bare reference (B1: the runtime's floor) in the
+    // same run show that ratio.
+    const ratio = r.extras?.ratio !== undefined && /bare|floor/.test(r.target)
       ? `; ratio ${r.extras.ratio.toFixed(3)}`
       : "";
     const met = r.met === null ? "—" : r.met ? "yes" : "**no**";

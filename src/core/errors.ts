@@ -222,16 +222,20 @@ export class MailboxFull extends Error {
   readonly taskName: string;
   /** The limit that was reached. */
   readonly limit: number;
+  /** What `limit` counts: messages (`mailboxLimit`) or bytes (`mailboxBytes`). */
+  readonly unit: "messages" | "bytes";
   /**
    * Creates a `MailboxFull`.
    *
    * @param taskName the receiving task's name, for the message
    * @param limit its scheduler's mailbox limit
+   * @param unit what the limit counts (default `"messages"`)
    */
-  constructor(taskName: string, limit: number) {
-    super(`mailbox of task '${taskName}' is full (${limit} messages); message not queued`);
+  constructor(taskName: string, limit: number, unit: "messages" | "bytes" = "messages") {
+    super(`mailbox of task '${taskName}' is full (${limit} ${unit}); message not queued`);
     this.name = "MailboxFull";
     this.taskName = taskName;
     this.limit = limit;
+    this.unit = unit;
   }
 }

@@ -55,6 +55,7 @@ export {
 export { RingBuffer } from "./ring_buffer.ts";
 export { RLock } from "./rlock.ts";
 export {
+  DEFAULT_MAILBOX_BYTES,
   DEFAULT_MAILBOX_LIMIT,
   Scheduler,
   type SchedulerOptions,

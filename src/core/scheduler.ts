@@ -66,6 +66,16 @@ export interface SchedulerOptions {
    */
   mailboxLimit?: number;
   /**
+   * The most bytes of sized messages a task's mailbox holds (default
+   * `DEFAULT_MAILBOX_BYTES`, 64 MiB; `Infinity` = no byte bound). Sized
+   * messages are the ones whose size is known without looking inside:
+   * `ArrayBuffer`s and their views (`byteLength`) and strings (`length`);
+   * every other value counts towards `mailboxLimit` only. A send that would
+   * pass the budget throws `MailboxFull`, except into an empty mailbox (one
+   * message is always taken, whatever its size).
+   */
+  mailboxBytes?: number;
+  /**
    * Receives the error of a task that fails unobserved; `null` drops such
    * errors (default `printUncaughtError`). See `Scheduler.onUncaughtError`.
    */
@@ -84,6 +94,21 @@ export interface SchedulerOptions {
  * ```
  */
 export const DEFAULT_MAILBOX_LIMIT = 4_194_304;
+
+/**
+ * The default `mailboxBytes`, 64 MiB: a task that lets that much binary or
+ * text data pile up unread is not keeping up, and its sender should learn
+ * it (`MailboxFull`) before the heap runs out. The network layer's per-link
+ * send queue has the same default.
+ *
+ * @example
+ * ```ts
+ * import { DEFAULT_MAILBOX_BYTES, Scheduler } from "@denocos/denocos";
+ *
+ * console.log(Scheduler.default().mailboxBytes === DEFAULT_MAILBOX_BYTES); // true
+ * ```
+ */
+export const DEFAULT_MAILBOX_BYTES = 64 * 1024 * 1024;
 
 /**
  * Runs tasks. `Scheduler.default()` is created on first use; `new
@@ -108,6 +133,8 @@ export class Scheduler implements AsyncDisposable {
   readonly incarnation: number;
   /** The most messages a task's mailbox holds (see `SchedulerOptions`). */
   readonly mailboxLimit: number;
+  /** The most bytes of sized messages a task's mailbox holds (see `SchedulerOptions`). */
+  readonly mailboxBytes: number;
   /** This scheduler's peer address once the network is started; `null` until then. */
   location: Location | null = null;
   /**
@@ -122,7 +149,12 @@ export class Scheduler implements AsyncDisposable {
    */
   onUncaughtError: UncaughtErrorHandler | null;
   #nextId = 1;
-  #tasks = new Map<number, Task>();
+  // The live tasks, unordered: a task knows its slot, and an ending one is
+  // replaced by the last (O(1), no allocation per task). The id index is
+  // built on the first `task(id)` and kept from then on, so only schedulers
+  // whose tasks are looked up by id (the network layer's) pay for it.
+  #live: Task[] = [];
+  #byId: Map<number, Task> | null = null;
   #nonDaemon = 0;
   #joiners = new WaitQueue();
   #ready = new RingBuffer<Task>();
@@ -143,6 +175,13 @@ export class Scheduler implements AsyncDisposable {
       throw new RangeError(`Scheduler: 'mailboxLimit' must be an integer >= 1, got ${limit}`);
     }
     this.mailboxLimit = limit;
+    const bytes = options?.mailboxBytes ?? DEFAULT_MAILBOX_BYTES;
+    if (!(bytes === Infinity || (Number.isInteger(bytes) && bytes >= 1))) {
+      throw new RangeError(
+        `Scheduler: 'mailboxBytes' must be an integer >= 1 or Infinity, got ${bytes}`,
+      );
+    }
+    this.mailboxBytes = bytes;
     const onUncaught = options?.onUncaughtError;
     if (onUncaught !== undefined && onUncaught !== null && typeof onUncaught !== "function") {
       throw new TypeError(`Scheduler: 'onUncaughtError' must be a function or null`);
@@ -171,12 +210,13 @@ export class Scheduler implements AsyncDisposable {
 
   /** The tasks that have not ended yet. */
   tasks(): Task[] {
-    return [...this.#tasks.values()];
+    return this.#live.toSorted(byId);
   }
 
   /** The live task with this id, if any (ids are never reused). */
   task(id: number): Task | undefined {
-    return this.#tasks.get(id);
+    if (this.#byId === null) this.#byId = new Map(this.#live.map((t) => [t.id, t]));
+    return this.#byId.get(id);
   }
 
   /**
@@ -216,7 +256,7 @@ export class Scheduler implements AsyncDisposable {
    * blocked outside denocos ends when that await settles).
    */
   async terminate(): Promise<void> {
-    const tasks = [...this.#tasks.values()];
+    const tasks = this.#live.toSorted(byId);
     for (const t of tasks) t.terminate();
     await Promise.allSettled(tasks.map((t) => t.finish()));
   }
@@ -287,7 +327,9 @@ export class Scheduler implements AsyncDisposable {
           throw new Error("cannot spawn on a scheduler that has finished");
         }
         const id = s.#nextId++;
-        s.#tasks.set(id, task);
+        taskInternals.setSlot(task, s.#live.length);
+        s.#live.push(task);
+        s.#byId?.set(id, task);
         s.#nonDaemon++;
         s.#schedule(task);
         return id;
@@ -299,7 +341,14 @@ export class Scheduler implements AsyncDisposable {
         if (s.#nonDaemon === 0) s.#joiners.settleAll(true);
       },
       ended(s, t) {
-        s.#tasks.delete(t.id);
+        const live = s.#live;
+        const slot = taskInternals.slot(t);
+        const last = live.pop()!;
+        if (last !== t) {
+          live[slot] = last;
+          taskInternals.setSlot(last, slot);
+        }
+        s.#byId?.delete(t.id);
         if (!t.daemon && --s.#nonDaemon === 0) s.#joiners.settleAll(true);
       },
       registerTask: (s, name, t) => claimName(s.#names, name, t),
@@ -345,6 +394,10 @@ export interface SchedulerInternals {
   lookupTask(s: Scheduler, name: string): Task | undefined;
   lookupChannel(s: Scheduler, name: string): Channel | undefined;
   setDefaultFactory(make: () => Scheduler): void;
+}
+
+function byId(a: Task, b: Task): number {
+  return a.id - b.id;
 }
 
 /** Registers `holder` under `name` unless another holds it; `true` if it holds it now. */

@@ -144,11 +144,54 @@ interface SwapRequest {
   thrown: boolean;
 }
 
+// `Task`'s #flags.
+const ATTENTION = 1, DAEMON = 2, SWAPPABLE = 4;
+
+/**
+ * What a task needs only once it is named, registered, monitored, waited
+ * for, terminated, thrown at or swapped: kept apart so that the many tasks
+ * that never are carry one field for all of it.
+ */
+class TaskRare {
+  /** A name set by the application (else the function's name is used). */
+  name: string | null = null;
+  terminated: TaskTerminated | null = null;
+  thrown: unknown = NO_THROW;
+  swap: SwapRequest | null = null;
+  monitors: Task[] | null = null;
+  finishers: WaitQueue | null = null;
+  controller: AbortController | null = null;
+  registeredAs: string | null = null;
+}
+
+/** A task's queue of messages, with the bytes of its sized messages (`mailboxBytes`). */
+class Mailbox extends RingBuffer<unknown> {
+  bytes = 0;
+}
+
+/**
+ * The size a mailbox charges for `message`: the bytes of an `ArrayBuffer`
+ * (or shared one) or of a view on one, the length of a string; 0 for any
+ * other value, whose size cannot be known without walking it.
+ */
+function sizeOf(message: unknown): number {
+  if (typeof message === "string") return message.length;
+  if (typeof message !== "object" || message === null) return 0;
+  if (ArrayBuffer.isView(message)) return message.byteLength;
+  if (message instanceof ArrayBuffer) return message.byteLength;
+  if (typeof SharedArrayBuffer !== "undefined" && message instanceof SharedArrayBuffer) {
+    return message.byteLength;
+  }
+  return 0;
+}
+
 /**
  * Set by `Scheduler.spawn` so `new Task` lands on that scheduler; otherwise
  * a task spawned inside a task joins its scheduler, else the default one.
  */
 let spawningOn: Scheduler | undefined;
+/** Set by `spawn` and `Scheduler.spawn`: the arguments array, handed over. */
+let spawningArgs: unknown[] | undefined;
 
 /**
  * Hooks of the task module for the scheduler and the layers above the core
@@ -171,6 +214,10 @@ export interface TaskInternals {
    * the watcher has ended. For remote monitors ("unreachable" included).
    */
   notify(watcher: Task, status: MonitorStatus): void;
+  /** The task's slot in its scheduler's live list (the scheduler's bookkeeping). */
+  slot(t: Task): number;
+  /** Sets that slot. */
+  setSlot(t: Task, slot: number): void;
 }
 
 /**
@@ -242,35 +289,28 @@ export class Task<R = unknown> {
   readonly id: number;
   /** The scheduler that runs this task. */
   readonly scheduler: Scheduler;
-  /** Defaults to the function's name. */
-  name: string;
+  // Few fields, because every suspended task holds them (B1): what most
+  // tasks never use lives in `#rare`, created on first need.
   // deno-lint-ignore no-explicit-any
   #fn: (...args: any[]) => unknown;
-  #args: unknown[] | null;
+  /** The spawn arguments until the task starts; its result once it has ended. */
+  #data: unknown;
   #state = READY;
-  #mailbox: RingBuffer<unknown> | null = null;
+  /** ATTENTION | DAEMON | SWAPPABLE. */
+  #flags = 0;
+  #mailbox: Mailbox | null = null;
   /**
-   * The task's own sleep/receive wait when it has a timer or a signal. An
-   * untimed one (the common case) needs no `Waiter`: the task keeps the
-   * promise's resolve/reject itself, which saves a `Waiter` per suspended task.
+   * The task's own sleep/receive wait: a `Waiter` when it has a timer or a
+   * signal; for an untimed one (the common case) just the promise's resolve
+   * function, which saves a `Waiter` and the reject function per suspended
+   * task (failing it resolves it with a rejected promise).
    */
-  #self: Waiter | null = null;
-  #resolve: ((value: unknown) => void) | null = null;
-  #reject: ((error: unknown) => void) | null = null;
+  #self: Waiter | ((value: unknown) => void) | null = null;
   /** Waits on other primitives (usually at most one). */
   #others: Waiter | Set<Waiter> | null = null;
-  /** True when the next wait must look at terminate/throw/swap. */
-  #attention = false;
-  #terminated: TaskTerminated | null = null;
-  #thrown: unknown = NO_THROW;
-  #swap: SwapRequest | null = null;
-  #swappable = false;
-  #daemon = false;
-  #monitors: Task[] | null = null;
-  #finishers: WaitQueue | null = null;
-  #controller: AbortController | null = null;
-  #result: unknown = undefined;
-  #registeredAs: string | null = null;
+  #rare: TaskRare | null = null;
+  /** Where the scheduler keeps this task among its live ones. */
+  #slot = -1;
 
   /**
    * Creates and schedules a task running `fn(task, ...args)`.
@@ -282,16 +322,27 @@ export class Task<R = unknown> {
   constructor(fn: TaskFunction<R, any[]>, ...args: unknown[]) {
     // Taken first, so no failure below can leave it set for the next task.
     const on = spawningOn;
-    spawningOn = undefined;
+    const handed = spawningArgs;
+    spawningOn = spawningArgs = undefined;
     if (typeof fn !== "function") {
       throw new TypeError(`spawn: 'fn' must be a function, got ${describe(fn)}`);
     }
     const scheduler = on ?? currentTask()?.scheduler ?? Scheduler.default();
     this.scheduler = scheduler;
     this.#fn = fn;
-    this.#args = args;
+    // `spawn` hands its own rest array over instead of spreading it again.
+    this.#data = handed ?? args;
     this.id = schedulerInternals.adopt(scheduler, this);
-    this.name = fn.name || `task-${this.id}`;
+  }
+
+  /** Defaults to the function's name (`task-<id>` for an anonymous one). */
+  get name(): string {
+    const given = this.#rare?.name;
+    return given != null ? given : this.#fn.name || `task-${this.id}`;
+  }
+
+  set name(name: string) {
+    this.#r().name = String(name);
   }
 
   /** The incarnation of the scheduler: with `id` and `location` it names this task uniquely. */
@@ -316,7 +367,7 @@ export class Task<R = unknown> {
 
   /** Whether the task is a daemon (not waited for by `join`). */
   get daemon(): boolean {
-    return this.#daemon;
+    return (this.#flags & DAEMON) !== 0;
   }
 
   /** How many messages wait in the mailbox. */
@@ -329,26 +380,41 @@ export class Task<R = unknown> {
    * work the task started can stop too.
    */
   get signal(): AbortSignal {
-    if (this.#controller === null) {
-      this.#controller = new AbortController();
-      if (this.#terminated !== null) this.#controller.abort(this.#terminated);
+    const rare = this.#r();
+    if (rare.controller === null) {
+      rare.controller = new AbortController();
+      if (rare.terminated !== null) rare.controller.abort(rare.terminated);
     }
-    return this.#controller.signal;
+    return rare.controller.signal;
   }
 
   /**
    * Queues `message` in the mailbox; wakes the task only if it waits in
    * `receive`. Returns `false` (and drops the message) if the task has ended;
    * throws `MailboxFull` (and queues nothing) when the mailbox holds the
-   * scheduler's `mailboxLimit` messages.
+   * scheduler's `mailboxLimit` messages, or when a sized message (bytes,
+   * string) would take its sized messages past `mailboxBytes`.
    */
   send(message: unknown): boolean {
     if (this.#state >= FINISHED) return false;
     if (this.#state === RECEIVING) this.#wake(message);
     else {
-      const mb = this.#mailbox ??= new RingBuffer();
-      if (mb.length >= this.scheduler.mailboxLimit) {
-        throw new MailboxFull(this.name, this.scheduler.mailboxLimit);
+      const mb = this.#mailbox ??= new Mailbox();
+      const scheduler = this.scheduler;
+      if (mb.length >= scheduler.mailboxLimit) {
+        throw new MailboxFull(this.name, scheduler.mailboxLimit);
+      }
+      // One typeof test for the common small values (numbers, plain objects
+      // pay one more: the view check); only sized messages touch the count.
+      const t = typeof message;
+      if (t === "object" || t === "string") {
+        const size = sizeOf(message);
+        if (size > 0) {
+          if (mb.length > 0 && mb.bytes + size > scheduler.mailboxBytes) {
+            throw new MailboxFull(this.name, scheduler.mailboxBytes, "bytes");
+          }
+          mb.bytes += size;
+        }
       }
       mb.push(message);
     }
@@ -388,7 +454,7 @@ export class Task<R = unknown> {
   /** With a timeout and no `alarmValue`, a timeout resolves `undefined`: `T | undefined`. */
   receive<T = unknown>(options: ReceiveOptions): Promise<T | undefined>;
   receive<T = unknown>(options?: ReceiveOptions): Promise<unknown> {
-    if (this.#attention) {
+    if ((this.#flags & ATTENTION) !== 0) {
       const err = takePending(this);
       if (err !== undefined) return Promise.reject(err);
     }
@@ -398,7 +464,9 @@ export class Task<R = unknown> {
         const bad = waitOptionsError(options);
         if (bad !== undefined) return Promise.reject(bad);
       }
-      return Promise.resolve(mb.shift() as T);
+      const m = mb.shift();
+      if (mb.bytes !== 0) mb.bytes -= sizeOf(m);
+      return Promise.resolve(m);
     }
     if (ownWait(this.#state)) return Promise.reject(this.#busy());
     if (options === undefined || (options.timeout === undefined && options.signal === undefined)) {
@@ -429,7 +497,7 @@ export class Task<R = unknown> {
    * with its reason (at once if it has aborted already).
    */
   sleep<T = unknown>(ms?: number, alarmValue?: T, options?: { signal?: AbortSignal }): Promise<T> {
-    if (this.#attention) {
+    if ((this.#flags & ATTENTION) !== 0) {
       const err = takePending(this);
       if (err !== undefined) return Promise.reject(err);
     }
@@ -483,8 +551,8 @@ export class Task<R = unknown> {
 
   /** Marks the task as a daemon (or not): `join` does not wait for daemons. */
   setDaemon(flag = true): void {
-    if (this.#state >= FINISHED || this.#daemon === flag) return;
-    this.#daemon = flag;
+    if (this.#state >= FINISHED || this.daemon === flag) return;
+    this.#flags = flag ? this.#flags | DAEMON : this.#flags & ~DAEMON;
     schedulerInternals.daemonChanged(this.scheduler, flag);
   }
 
@@ -496,11 +564,12 @@ export class Task<R = unknown> {
    */
   terminate(): boolean {
     if (this.#state >= FINISHED) return false;
-    if (this.#terminated !== null) return true;
+    const rare = this.#r();
+    if (rare.terminated !== null) return true;
     const err = new TaskTerminated(this.name);
-    this.#terminated = err;
-    this.#attention = true;
-    this.#controller?.abort(err);
+    rare.terminated = err;
+    this.#flags |= ATTENTION;
+    rare.controller?.abort(err);
     this.#interrupt();
     return true;
   }
@@ -511,8 +580,8 @@ export class Task<R = unknown> {
    */
   throw(error: unknown): boolean {
     if (this.#state >= FINISHED) return false;
-    this.#thrown = error;
-    this.#attention = true;
+    this.#r().thrown = error;
+    this.#flags |= ATTENTION;
     this.#interrupt();
     return true;
   }
@@ -526,13 +595,13 @@ export class Task<R = unknown> {
     if (bad !== undefined) return Promise.reject(bad);
     if (this.#state >= FINISHED) {
       return this.#state === FINISHED
-        ? Promise.resolve(this.#result as R)
-        : Promise.reject(this.#result);
+        ? Promise.resolve(this.#data as R)
+        : Promise.reject(this.#data);
     }
     const caller = currentTask();
     const err = pendingError(caller);
     if (err !== undefined) return Promise.reject(err);
-    return park<R>(this.#finishers ??= new WaitQueue(), caller, options, TIMEOUT_REJECTS);
+    return park<R>(this.#r().finishers ??= new WaitQueue(), caller, options, TIMEOUT_REJECTS);
   }
 
   /**
@@ -558,9 +627,13 @@ export class Task<R = unknown> {
    * delivered at the next wait once this is `true`.
    */
   hotSwappable(flag = true): void {
-    this.#swappable = flag;
-    if (flag && this.#swap !== null) {
-      this.#attention = true;
+    if (!flag) {
+      this.#flags &= ~SWAPPABLE;
+      return;
+    }
+    this.#flags |= SWAPPABLE;
+    if (this.#rare?.swap != null) {
+      this.#flags |= ATTENTION;
       this.#interrupt();
     }
   }
@@ -578,11 +651,12 @@ export class Task<R = unknown> {
       return Promise.reject(new TypeError(`hotSwap: 'fn' must be a function, got ${describe(fn)}`));
     }
     if (this.#state >= FINISHED) return Promise.reject(new TaskEnded(this.name));
-    this.#swap?.resolve(false);
+    const rare = this.#r();
+    rare.swap?.resolve(false);
     return new Promise<boolean>((resolve) => {
-      this.#swap = { fn, args, resolve, thrown: false };
-      if (this.#swappable) {
-        this.#attention = true;
+      rare.swap = { fn, args, resolve, thrown: false };
+      if ((this.#flags & SWAPPABLE) !== 0) {
+        this.#flags |= ATTENTION;
         this.#interrupt();
       }
     });
@@ -598,16 +672,18 @@ export class Task<R = unknown> {
     }
     if (this.#state >= FINISHED) return false;
     if (!schedulerInternals.registerTask(this.scheduler, name, this)) return false;
-    if (this.#registeredAs !== null && this.#registeredAs !== name) this.unregister();
-    this.#registeredAs = name;
+    const rare = this.#r();
+    if (rare.registeredAs !== null && rare.registeredAs !== name) this.unregister();
+    rare.registeredAs = name;
     return true;
   }
 
   /** Removes the task's registration; returns `false` if it had none. */
   unregister(): boolean {
-    const name = this.#registeredAs;
+    const rare = this.#rare;
+    const name = rare === null ? null : rare.registeredAs;
     if (name === null) return false;
-    this.#registeredAs = null;
+    rare!.registeredAs = null;
     schedulerInternals.unregisterTask(this.scheduler, name, this);
     return true;
   }
@@ -625,6 +701,11 @@ export class Task<R = unknown> {
     return `Task(${this.name}#${this.id}, ${this.state})`;
   }
 
+  /** The rare state, created on first need. */
+  #r(): TaskRare {
+    return this.#rare ??= new TaskRare();
+  }
+
   #busy(): Error {
     return new Error(`task '${this.name}' is already waiting in sleep or receive`);
   }
@@ -638,31 +719,30 @@ export class Task<R = unknown> {
 
   /** Ends the task's own wait with `value`. */
   #wake(value: unknown): void {
-    const w = this.#self;
-    if (w !== null) {
+    const w = this.#self!;
+    if (typeof w !== "function") {
       w.settle(value);
       return;
     }
-    const resolve = this.#resolve!;
     this.#leaveSelf();
-    resolve(value);
+    w(value);
   }
 
   /** Ends the task's own wait with `error`. */
   #fail(error: unknown): void {
-    const w = this.#self;
-    if (w !== null) {
+    const w = this.#self!;
+    if (typeof w !== "function") {
       w.fail(error);
       return;
     }
-    const reject = this.#reject!;
     this.#leaveSelf();
-    reject(error);
+    // Resolving with a rejected promise rejects the wait with `error`.
+    w(Promise.reject(error));
   }
 
   /** The task's own wait is over, whichever way it was kept. */
   #leaveSelf(): void {
-    this.#self = this.#resolve = this.#reject = null;
+    this.#self = null;
     this.#state = this.#others === null ? RUNNING : SUSPENDED;
   }
 
@@ -676,12 +756,8 @@ export class Task<R = unknown> {
   #clearWaits(): void {
     const self = this.#self;
     const others = this.#others;
-    this.#self =
-      this.#others =
-      this.#resolve =
-      this.#reject =
-        null;
-    self?.drop();
+    this.#self = this.#others = null;
+    if (self !== null && typeof self !== "function") self.drop();
     if (others instanceof Set) { for (const w of others) w.drop(); }
     else others?.drop();
   }
@@ -693,7 +769,7 @@ export class Task<R = unknown> {
   #notify(status: MonitorStatus): void {
     if (this.#state >= FINISHED) return;
     if (this.#state === RECEIVING) this.#wake(status);
-    else (this.#mailbox ??= new RingBuffer()).push(status);
+    else (this.#mailbox ??= new Mailbox()).push(status);
   }
 
   /** Rejects the current waits if terminate/throw/swap asks for it. */
@@ -713,7 +789,7 @@ export class Task<R = unknown> {
       watcher.#notify(this.#status());
       return;
     }
-    (this.#monitors ??= []).push(watcher);
+    (this.#r().monitors ??= []).push(watcher);
   }
 
   #status(): MonitorStatus {
@@ -722,17 +798,18 @@ export class Task<R = unknown> {
       : this.#state === FAILED
       ? "failed"
       : "terminated";
-    return new MonitorStatus(this, type, this.#result);
+    return new MonitorStatus(this, type, this.#data);
   }
 
   #start(): void {
-    if (this.#terminated !== null) {
-      this.#end(TERMINATED, this.#terminated);
+    const terminated = this.#rare?.terminated;
+    if (terminated != null) {
+      this.#end(TERMINATED, terminated);
       return;
     }
     this.#state = RUNNING;
-    const args = this.#args!;
-    this.#args = null;
+    const args = this.#data as unknown[];
+    this.#data = undefined;
     let r: unknown;
     try {
       r = this.#fn(this, ...args);
@@ -748,92 +825,101 @@ export class Task<R = unknown> {
   }
 
   #ok(value: unknown): void {
-    if (this.#terminated !== null) this.#end(TERMINATED, this.#terminated);
+    const terminated = this.#rare?.terminated;
+    if (terminated != null) this.#end(TERMINATED, terminated);
     else this.#end(FINISHED, value);
   }
 
   #failed(error: unknown): void {
-    const swap = this.#swap;
-    if (
-      swap !== null && swap.thrown && error instanceof HotSwap && error.fn === swap.fn &&
-      this.#terminated === null
-    ) {
-      // The task let the swap through: restart it, mailbox and identity kept.
-      this.#swap = null;
-      this.#fn = swap.fn;
-      this.#args = swap.args;
-      this.name = swap.fn.name || this.name;
-      this.#clearWaits();
-      this.#attention = this.#thrown !== NO_THROW;
-      this.#state = READY;
-      schedulerInternals.schedule(this.scheduler, this);
-      swap.resolve(true);
-      return;
-    }
-    if (this.#terminated !== null) {
-      this.#end(TERMINATED, this.#terminated);
-      return;
+    const rare = this.#rare;
+    if (rare !== null) {
+      const swap = rare.swap;
+      if (
+        swap !== null && swap.thrown && error instanceof HotSwap && error.fn === swap.fn &&
+        rare.terminated === null
+      ) {
+        // The task let the swap through: restart it, mailbox and identity kept.
+        rare.swap = null;
+        if (rare.name === null && !swap.fn.name) rare.name = this.name;
+        this.#fn = swap.fn;
+        this.#data = swap.args;
+        this.#clearWaits();
+        this.#flags = rare.thrown !== NO_THROW ? this.#flags | ATTENTION : this.#flags & ~ATTENTION;
+        this.#state = READY;
+        schedulerInternals.schedule(this.scheduler, this);
+        swap.resolve(true);
+        return;
+      }
+      if (rare.terminated !== null) {
+        this.#end(TERMINATED, rare.terminated);
+        return;
+      }
     }
     logger.error("uncaught error in task {name}: {error}", { name: this.name, error });
     // Observed = someone gets this error now: a monitor or a finish() caller.
-    const observed = this.#monitors !== null || this.#finishers !== null;
+    const observed = rare !== null && (rare.monitors !== null || rare.finishers !== null);
     this.#end(FAILED, error);
     if (!observed) reportUncaught(this.scheduler.onUncaughtError, error, this);
   }
 
   #end(state: number, result: unknown): void {
     this.#state = state;
-    this.#result = result;
+    this.#data = result;
     this.#mailbox = null;
-    this.#args = null;
-    this.#clearWaits();
-    this.#attention = false;
-    this.#swap?.resolve(false);
-    this.#swap = null;
-    if (this.#registeredAs !== null) this.unregister();
+    if (this.#self !== null || this.#others !== null) this.#clearWaits();
+    this.#flags &= ~ATTENTION;
     schedulerInternals.ended(this.scheduler, this);
-    const monitors = this.#monitors;
+    const rare = this.#rare;
+    if (rare === null) return;
+    rare.swap?.resolve(false);
+    rare.swap = null;
+    if (rare.registeredAs !== null) this.unregister();
+    const monitors = rare.monitors;
     if (monitors !== null) {
-      this.#monitors = null;
+      rare.monitors = null;
       const status = this.#status();
       for (const m of monitors) m.#notify(status);
     }
-    const finishers = this.#finishers;
+    const finishers = rare.finishers;
     if (finishers !== null) {
-      this.#finishers = null;
+      rare.finishers = null;
       if (state === FINISHED) finishers.settleAll(result);
       else finishers.failAll(result);
     }
   }
 
   static {
-    captureSelf = (resolve, reject) => {
-      capturing.#resolve = resolve;
-      capturing.#reject = reject;
+    // Only resolve is kept: the reject function is left to the collector.
+    captureSelf = (resolve) => {
+      capturing.#self = resolve;
     };
     startTask = (t) => taskStorage.run(t, runStart, t);
     runStart = (t) => t.#start();
     onTaskResult = (v) => taskStorage.getStore()!.#ok(v);
     onTaskError = (e) => taskStorage.getStore()!.#failed(e);
     takePending = (t) => {
-      if (!t.#attention) return undefined;
-      if (t.#terminated !== null) return t.#terminated;
-      const swap = t.#swap;
+      if ((t.#flags & ATTENTION) === 0) return undefined;
+      // ATTENTION is only ever set along with rare state.
+      const rare = t.#rare!;
+      if (rare.terminated !== null) return rare.terminated;
+      const swap = rare.swap;
       if (swap !== null && swap.thrown) {
         // The task caught the HotSwap and went on waiting: swap refused.
-        t.#swap = null;
+        rare.swap = null;
         swap.resolve(false);
       }
+      const swappable = (t.#flags & SWAPPABLE) !== 0;
       let err: unknown = undefined;
-      if (t.#thrown !== NO_THROW) {
-        err = t.#thrown;
-        t.#thrown = NO_THROW;
-      } else if (t.#swap !== null && t.#swappable) {
-        t.#swap.thrown = true;
-        err = new HotSwap(t.#swap.fn, t.#swap.args);
+      if (rare.thrown !== NO_THROW) {
+        err = rare.thrown;
+        rare.thrown = NO_THROW;
+      } else if (rare.swap !== null && swappable) {
+        rare.swap.thrown = true;
+        err = new HotSwap(rare.swap.fn, rare.swap.args);
       }
       // A throw is consumed above; only a swap can still need the next wait.
-      t.#attention = t.#swap !== null && (t.#swappable || t.#swap.thrown);
+      const again = rare.swap !== null && (swappable || rare.swap.thrown);
+      t.#flags = again ? t.#flags | ATTENTION : t.#flags & ~ATTENTION;
       return err;
     };
     installTaskWaitHooks({
@@ -868,10 +954,15 @@ export class Task<R = unknown> {
     taskInternals = {
       spawnOn(scheduler, fn, args) {
         spawningOn = scheduler;
-        return new Task(fn, ...args);
+        spawningArgs = args;
+        return new Task(fn);
       },
       start: startTask,
       notify: (watcher, status) => watcher.#notify(status),
+      slot: (t) => t.#slot,
+      setSlot(t, slot) {
+        t.#slot = slot;
+      },
     };
   }
 }
@@ -895,7 +986,8 @@ export function spawn<R, A extends unknown[]>(
   fn: (task: Task<NoInfer<R>>, ...args: A) => R | Promise<R>,
   ...args: A
 ): Task<R> {
-  return new Task<R>(fn as TaskFunction<R>, ...args);
+  spawningArgs = args;
+  return new Task<R>(fn as TaskFunction<R>);
 }
 
 /**

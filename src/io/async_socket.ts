@@ -268,9 +268,11 @@ interface WriteJob {
  * stream ends inside what they wait for. `close()` ends every pending
  * operation. `await using` closes the socket on scope exit.
  *
- * Memory: `recv`, `recvAll` and `recvMsg` hand out views of memory that is
- * never written again, so they stay valid without a fresh array per call:
- * up to 512 bytes are copied into a 16 KiB block shared with other small
+ * Memory: what is buffered for a frame or a line grows with the bytes that
+ * arrive, never with a length the peer announces (`bufferCapacity`).
+ * `recv`, `recvAll` and `recvMsg` hand out views of memory that is never
+ * written again, so they stay valid without a fresh array per call: up to
+ * 512 bytes are copied into a 16 KiB block shared with other small
  * results, more are views of the receive chunk itself (up to 256 KiB), not
  * copied. An array you keep keeps its block or chunk alive: `slice()` what
  * you keep for long. `recvInto` copies into memory you own and allocates
@@ -306,6 +308,8 @@ export class AsyncSocket<A extends Deno.Addr = Deno.Addr> implements Disposable,
   #reading = false;
   #readOp: Promise<void> | null = null;
   #need = 0;
+  /** `#need` is a frame length the peer announced: memory grows only as it arrives. */
+  #announced = false;
   #eof = false;
   #readError: ConnectionClosed | null = null;
   #paused = false;
@@ -468,6 +472,22 @@ export class AsyncSocket<A extends Deno.Addr = Deno.Addr> implements Disposable,
     return this.#rb.length;
   }
 
+  /**
+   * How many bytes of memory the receive buffer holds now, buffered bytes
+   * included. It grows with what arrives, not with what the peer announces:
+   * while a `recvMsg` frame or a `readLine` line comes in, it stays within
+   * about twice the bytes received plus a chunk (arrays handed out earlier
+   * may keep older chunks alive besides).
+   *
+   * @example
+   * ```ts ignore
+   * if (sock.bufferCapacity > 64 << 20) sock.close(); // an operator's own bound
+   * ```
+   */
+  get bufferCapacity(): number {
+    return this.#rb.capacity;
+  }
+
   /** The largest `recvMsg`/`sendMsg` payload this socket accepts. */
   get maxMessageSize(): number {
     return this.#maxMessage;
@@ -506,7 +526,9 @@ export class AsyncSocket<A extends Deno.Addr = Deno.Addr> implements Disposable,
 
   /**
    * Resolves exactly `n` bytes; rejects with `ConnectionClosed` if the stream
-   * ends first (the bytes received so far stay buffered for `recv`).
+   * ends first (the bytes received so far stay buffered for `recv`). Memory
+   * for all `n` bytes is reserved at once, so bound `n` when it comes from
+   * the peer (`recvMsg` does that for its frames).
    *
    * @example
    * ```ts ignore
@@ -549,7 +571,10 @@ export class AsyncSocket<A extends Deno.Addr = Deno.Addr> implements Disposable,
    * length, then the payload, as pycos frames them), or `null` when the
    * stream ends cleanly between messages. Rejects with `ConnectionClosed`
    * if it ends inside a frame, and with `MessageTooLarge` (closing this
-   * socket) if the announced length exceeds `maxSize`.
+   * socket) if the announced length exceeds `maxSize`. The length is the
+   * peer's word, so nothing is reserved for it: the memory held for a frame
+   * grows with the bytes that have arrived (at most about twice those, see
+   * `bufferCapacity`), and the frame is handed out without a further copy.
    *
    * @example
    * ```ts ignore
@@ -869,6 +894,7 @@ export class AsyncSocket<A extends Deno.Addr = Deno.Addr> implements Disposable,
           );
         }
         this.#need = len + 4;
+        this.#announced = true;
         return NOT_YET;
       }
       default: {
@@ -917,8 +943,13 @@ export class AsyncSocket<A extends Deno.Addr = Deno.Addr> implements Disposable,
   #startRead(): void {
     this.#reading = true;
     const need = this.#need;
+    const announced = this.#announced;
     this.#need = 0;
-    this.#readOp = this.#conn.read(this.#rb.space(need)).then(this.#onRead, this.#onReadError);
+    this.#announced = false;
+    this.#readOp = this.#conn.read(this.#rb.space(need, announced)).then(
+      this.#onRead,
+      this.#onReadError,
+    );
   }
 
   #onRead = (n: number | null): void => {

@@ -6,6 +6,7 @@
  * @module
  */
 
+import { grownCapacity } from "./_chunks.ts";
 import { MessageTooLarge } from "./errors.ts";
 
 const EMPTY = new Uint8Array(0);
@@ -48,7 +49,14 @@ let blockAt = BLOCK;
  *
  * A chunk has the default size (doubling up to 256 KiB for a stream that
  * keeps filling them), or the size a waiting reader needs when that is
- * larger, so a big frame is read straight into memory of its own.
+ * larger, so a big read is done straight into memory of its own. A size
+ * announced by the peer (`space(need, true)`, a frame's length) is not
+ * trusted: the chunk grows toward it only with what has arrived, at most
+ * doubling what is buffered, so a header announcing megabytes reserves
+ * nothing. Bytes that pile up while a reader waits for more (a long line)
+ * make the chunk double too, so they move a bounded number of times, and a
+ * line's end is searched for only in the bytes not searched yet: both cost
+ * time linear in the bytes received.
  *
  * @example
  * ```ts
@@ -75,6 +83,8 @@ export class ReadBuffer {
   /** The last view `space` made, and its offset (-1: none), reused while both hold. */
   #room: Uint8Array = EMPTY;
   #roomAt = -1;
+  /** The bytes from `#start` up to this offset hold no `\n` (searched already). */
+  #scanned = 0;
 
   /**
    * Makes an empty buffer; its first chunk is allocated by the first `space`.
@@ -101,18 +111,35 @@ export class ReadBuffer {
   }
 
   /**
-   * The free room for a read to fill, after making sure that at least `need`
-   * bytes counted from the first buffered one fit (`0`: any amount).
+   * How many bytes of memory the current chunk holds, buffered bytes
+   * included (arrays taken earlier may keep older chunks alive as well).
    */
-  space(need = 0): Uint8Array {
+  get capacity(): number {
+    return this.#buf.length;
+  }
+
+  /**
+   * The free room for a read to fill, after making sure that at least `need`
+   * bytes counted from the first buffered one fit (`0`: any amount). With
+   * `bounded`, `need` is a length announced by the peer: the room grows
+   * toward it only as bytes arrive (the chunk at most doubles what is
+   * buffered, or grows by the default size), never past it.
+   */
+  space(need = 0, bounded = false): Uint8Array {
     let end = this.#end;
     if (this.#start === end && end !== this.#floor) {
       // Empty: the memory above the floor was only ever copied out, reuse it.
       this.#start = this.#end = end = this.#floor;
+      this.#scanned = end;
     }
     const buf = this.#buf;
     const room = buf.length - end;
     const avail = end - this.#start;
+    let most = Infinity;
+    if (bounded) {
+      most = need;
+      need = grownCapacity(avail, 0, this.#size, most);
+    }
     // A big frame wants all of its remainder; anything else wants a useful
     // amount of room.
     let want = need > avail ? need - avail : 0;
@@ -127,9 +154,15 @@ export class ReadBuffer {
     // buffer allocations); a quiet one keeps the default size.
     const next = this.#next;
     if (buf.length >= next && next < MAX_CHUNK) this.#next = next * 2;
-    const cap = need > next ? need : avail + next;
+    // At least doubling what is buffered: bytes kept waiting (a long line,
+    // a big frame) move a bounded number of times. An announced frame grows
+    // by the default size at least, not by the busy stream's chunk size, so
+    // its memory stays within twice what arrived plus one default chunk.
+    const cap = grownCapacity(avail, need, bounded ? this.#size : next, most);
     const fresh = new Uint8Array(cap);
-    if (avail > 0) fresh.set(new Uint8Array(this.#ab, this.#start, avail));
+    const s = this.#start;
+    if (avail > 0) fresh.set(new Uint8Array(this.#ab, s, avail));
+    this.#scanned = this.#scanned > s ? this.#scanned - s : 0;
     this.#buf = fresh;
     this.#ab = fresh.buffer;
     this.#start = this.#floor = 0;
@@ -200,7 +233,7 @@ export class ReadBuffer {
     const s = this.#start;
     const avail = this.#end - s;
     const ab = this.#ab;
-    let n = new Uint8Array(ab, s, avail).indexOf(NEWLINE) + 1;
+    let n = this.lineLength();
     let end = n;
     if (n > 0) {
       if (n - 1 > limit) throw new MessageTooLarge(n - 1, limit, "line");
@@ -251,8 +284,15 @@ export class ReadBuffer {
    */
   lineLength(): number {
     const s = this.#start;
-    const i = new Uint8Array(this.#ab, s, this.#end - s).indexOf(NEWLINE);
-    return i < 0 ? -1 : i + 1;
+    const e = this.#end;
+    // Only the bytes not searched yet: a long line arriving in pieces is
+    // searched once, not once per piece.
+    const from = this.#scanned > s ? this.#scanned : s;
+    const i = from < e ? new Uint8Array(this.#ab, from, e - from).indexOf(NEWLINE) : -1;
+    // The bytes before the `\n` hold none either (whether the line is taken
+    // or refused as too long, it is not searched again).
+    this.#scanned = i < 0 ? e : from + i;
+    return i < 0 ? -1 : from - s + i + 1;
   }
 
   /** Empties the buffer and drops its memory. */
@@ -260,6 +300,7 @@ export class ReadBuffer {
     this.#buf = this.#room = EMPTY;
     this.#ab = EMPTY.buffer;
     this.#start = this.#end = this.#floor = 0;
+    this.#scanned = 0;
     this.#roomAt = -1;
   }
 

@@ -182,6 +182,25 @@ Deno.test("tasks() lists the live tasks; task(id) finds one", async () => {
   });
 });
 
+Deno.test("tasks() stays in creation order and task(id) right as tasks end in any order", async () => {
+  await withScheduler(async (s) => {
+    const sleepers = Array.from({ length: 6 }, () => s.spawn((task) => task.sleep()));
+    await s.spawn(() => {}).finish();
+    assert.equal(s.task(sleepers[0].id), sleepers[0]); // builds the id index
+    for (const i of [1, 4, 0]) {
+      sleepers[i].resume();
+      await sleepers[i].finish({ timeout: LIMIT });
+    }
+    const rest = [2, 3, 5].map((i) => sleepers[i]);
+    assert.deepEqual(s.tasks(), rest);
+    for (const t of rest) assert.equal(s.task(t.id), t);
+    for (const i of [1, 4, 0]) assert.equal(s.task(sleepers[i].id), undefined);
+    const late = s.spawn((task) => task.sleep());
+    assert.equal(s.task(late.id), late);
+    assert.deepEqual(s.tasks(), [...rest, late]);
+  });
+});
+
 Deno.test("schedulers are isolated from each other", async () => {
   await withScheduler(async (s1) => {
     await withScheduler(async (s2) => {

@@ -75,6 +75,8 @@ export class FakeConn implements Partial<Deno.Conn> {
   written: Uint8Array[] = [];
   closedCount = 0;
   reads = 0;
+  /** The size of the memory the socket offered its last read (0 before any). */
+  lastRoom = 0;
   readonly localAddr: Deno.NetAddr = { transport: "tcp", hostname: "127.0.0.1", port: 1 };
   readonly remoteAddr: Deno.NetAddr = { transport: "tcp", hostname: "127.0.0.1", port: 2 };
 
@@ -107,6 +109,7 @@ export class FakeConn implements Partial<Deno.Conn> {
 
   read(buf: Uint8Array): Promise<number | null> {
     this.reads++;
+    this.lastRoom = buf.length;
     const called = this.#readCalled;
     this.#readCalled = null;
     called?.();
@@ -157,4 +160,43 @@ export class FakeConn implements Partial<Deno.Conn> {
 export function fakeSocket(s: Scheduler, options: SocketOptions = {}): [AsyncSocket, FakeConn] {
   const conn = new FakeConn();
   return [new AsyncSocket(conn as unknown as Deno.Conn, { scheduler: s, ...options }), conn];
+}
+
+/** What `measureWork` counted. */
+export interface Work {
+  /** Bytes that `Uint8Array#indexOf` calls could look at (searches for a line end). */
+  scanned: number;
+  /** Bytes copied by `Uint8Array#set` (chunk moves, copies out). */
+  copied: number;
+}
+
+/**
+ * Runs `fn` while counting the bytes that `Uint8Array#indexOf` could scan
+ * and that `Uint8Array#set` copies, so that a test can check that work grows
+ * linearly with the input without measuring time. The methods are wrapped on
+ * `Uint8Array.prototype` (shadowing the `%TypedArray%` ones) for the
+ * duration of `fn` only.
+ */
+export async function measureWork(fn: () => Promise<void>): Promise<Work> {
+  const proto = Uint8Array.prototype as unknown as Record<string, unknown>;
+  const base = Object.getPrototypeOf(Uint8Array.prototype);
+  const indexOf = base.indexOf as (this: Uint8Array, v: number, from?: number) => number;
+  const set = base.set as (this: Uint8Array, src: ArrayLike<number>, off?: number) => void;
+  const work: Work = { scanned: 0, copied: 0 };
+  proto.indexOf = function (this: Uint8Array, v: number, from?: number): number {
+    const start = from === undefined ? 0 : from < 0 ? Math.max(0, this.length + from) : from;
+    work.scanned += Math.max(0, this.length - start);
+    return indexOf.call(this, v, from);
+  };
+  proto.set = function (this: Uint8Array, src: ArrayLike<number>, off?: number): void {
+    work.copied += src.length;
+    set.call(this, src, off);
+  };
+  try {
+    await fn();
+  } finally {
+    delete proto.indexOf;
+    delete proto.set;
+  }
+  return work;
 }

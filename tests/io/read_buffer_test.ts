@@ -152,3 +152,58 @@ Deno.test("ReadBuffer: takeLine", () => {
   assert.equal(rb.takeLine(10, false, false), "x");
   assert.equal(rb.space().byteOffset, at - 2);
 });
+
+Deno.test("ReadBuffer: an announced length is reserved only as bytes arrive, and never passed", () => {
+  const rb = new ReadBuffer(1024);
+  const total = (1 << 20) + 4;
+  feed(rb, [0, 0x10, 0, 0]); // a header announcing 1 MiB
+  let room = rb.space(total, true);
+  assert.ok(room.length <= 1024, `${room.length} bytes offered for 4 received`);
+  assert.ok(rb.capacity <= 2048);
+  while (rb.length < total) {
+    room = rb.space(total, true);
+    const n = Math.min(room.length, 1000, total - rb.length);
+    room.fill(7, 0, n);
+    rb.commit(n);
+    assert.ok(rb.capacity <= 2 * rb.length + 1024, `${rb.capacity} held for ${rb.length}`);
+    assert.ok(rb.capacity <= total);
+  }
+  assert.equal(rb.capacity, total); // the last growth stopped at the frame's end
+  rb.skip(4);
+  const payload = rb.takeExactly(1 << 20)!;
+  assert.ok(payload.every((b) => b === 7));
+  // A trusted need (recvAll's) still gets its memory at once.
+  assert.ok(rb.space(100_000).length >= 100_000);
+});
+
+Deno.test("ReadBuffer: a line's end is searched for only in new bytes, also after the memory is reused", () => {
+  const rb = new ReadBuffer(64);
+  const text = new TextEncoder();
+  feed(rb, text.encode("abc"));
+  assert.equal(rb.takeLine(100, false, false), undefined);
+  assert.equal(rb.lineLength(), -1);
+  feed(rb, text.encode("d\nef"));
+  assert.equal(rb.lineLength(), 5);
+  assert.equal(rb.takeLine(100, false, false), "abcd");
+  assert.equal(rb.takeLine(100, false, false), undefined); // "ef" searched
+  // Drained by copying: the next read lands at the floor, over searched bytes.
+  assert.equal(rb.copyTo(new Uint8Array(10)), 2);
+  feed(rb, text.encode("x\ny"));
+  assert.equal(rb.takeLine(100, false, false), "x");
+  assert.equal(rb.takeLine(100, false, false), undefined);
+  rb.clear();
+  feed(rb, text.encode("z\n"));
+  assert.equal(rb.takeLine(100, false, false), "z");
+  // Bytes waiting for a line end double the chunk, so they move few times.
+  const big = new ReadBuffer(64);
+  let moves = 0;
+  for (let i = 0; i < 10_000; i++) {
+    const before = big.capacity;
+    feed(big, text.encode("0123456789"));
+    if (big.capacity !== before) moves++;
+    assert.equal(big.takeLine(1 << 20, false, false), undefined);
+  }
+  assert.ok(moves <= 20, `${moves} chunk moves for 100,000 bytes`);
+  feed(big, text.encode("\n"));
+  assert.equal(big.takeLine(1 << 20, false, false), "0123456789".repeat(10_000));
+});
