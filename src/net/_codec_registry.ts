@@ -9,13 +9,30 @@
  * extension type whose payload is `[tag, value]`, so users get a 16-bit tag
  * space that cannot collide with msgpackr's or denocos's types.
  *
- * msgpackr keeps its extensions in module-wide tables, so registering here is
- * process-wide, and another msgpackr user in the same process sees these
- * types too (and would see a `Box` encoded with them).
+ * Registrations are process-wide; msgpackr keeps its extension readers in
+ * module-wide tables, so another msgpackr user in the same process reads
+ * these types too.
  *
  * @module
  */
-import { addExtension } from "msgpackr/pack";
+import {
+  ChannelClosed,
+  HotSwap,
+  LockNotHeld,
+  MailboxFull,
+  TaskEnded,
+  TaskTerminated,
+  TimeoutError,
+} from "../core/errors.ts";
+import { ConnectionClosed, MessageTooLarge } from "../io/errors.ts";
+import { PoolClosed, WorkerCrashed, WorkerJobError } from "../io/pool_errors.ts";
+import {
+  AuthenticationFailed,
+  PeerLost,
+  PeerUnreachable,
+  ProtocolError,
+  RemoteError,
+} from "./errors.ts";
 import { EXT_WRAPS_ANY, EXT_WRAPS_ARRAY, extKinds } from "./_codec_limits.ts";
 
 /** A task reference: `[peer, incarnation, id, name, hostname, port]`. */
@@ -33,8 +50,7 @@ export const EXT_PEER_STATUS = 0x06;
 /** First and last extension types free for {@linkcode registerInternalClass}. */
 export const EXT_INTERNAL_FIRST = 0x06;
 export const EXT_INTERNAL_LAST = 0x1d;
-/** Never on the wire: the type msgpackr files the `Box` encoder under. */
-const EXT_BOX_ENCODER = 0x1e;
+// 0x1e: reserved, never accepted.
 /** A user class: `[tag, payload]`. */
 export const EXT_USER = 0x1f;
 /** The range of user tags. */
@@ -44,41 +60,6 @@ export const USER_TAG_MAX = 0xffff;
 for (const type of [EXT_TASK, EXT_CHANNEL, EXT_MAP, EXT_ERROR, EXT_MONITOR_STATUS, EXT_USER]) {
   extKinds[type] = EXT_WRAPS_ARRAY;
 }
-
-/**
- * A value already turned into its wire payload by the encoder's walk (which
- * validated it): msgpackr writes the tag and packs the payload, nothing else.
- */
-export class Box {
-  /** The extension type. */
-  readonly type: number;
-  /** The payload, already walked. */
-  readonly payload: unknown;
-  /** Creates a `Box`. */
-  constructor(type: number, payload: unknown) {
-    this.type = type;
-    this.payload = payload;
-  }
-}
-
-interface PackTarget {
-  target: Uint8Array;
-  position: number;
-}
-
-addExtension({
-  Class: Box,
-  type: EXT_BOX_ENCODER,
-  // msgpackr calls `pack(value, allocateForWrite, pack)`; its typings only
-  // know the one-argument form.
-  pack: ((box: Box, allocate: (n: number) => PackTarget, pack: (v: unknown) => void) => {
-    const { target, position } = allocate(3);
-    target[position] = 0xd4;
-    target[position + 1] = box.type;
-    target[position + 2] = 0;
-    pack(box.payload);
-  }) as unknown as (value: unknown) => Uint8Array,
-});
 
 /** How a registered class travels. */
 export interface Registration {
@@ -137,4 +118,52 @@ export function register(
     extKinds[registration.tag] = EXT_WRAPS_ANY;
     decodeInternal(registration);
   }
+}
+
+/** Error classes that come back as themselves, by their (stable) key. */
+export const KNOWN_ERRORS: ReadonlyMap<string, abstract new (...args: never[]) => Error> = new Map<
+  string,
+  abstract new (...args: never[]) => Error
+>([
+  ["TaskTerminated", TaskTerminated],
+  ["HotSwap", HotSwap],
+  ["TimeoutError", TimeoutError],
+  ["ChannelClosed", ChannelClosed],
+  ["TaskEnded", TaskEnded],
+  ["LockNotHeld", LockNotHeld],
+  ["MailboxFull", MailboxFull],
+  ["ConnectionClosed", ConnectionClosed],
+  ["MessageTooLarge", MessageTooLarge],
+  ["WorkerJobError", WorkerJobError],
+  ["WorkerCrashed", WorkerCrashed],
+  ["PoolClosed", PoolClosed],
+  ["PeerUnreachable", PeerUnreachable],
+  ["AuthenticationFailed", AuthenticationFailed],
+  ["PeerLost", PeerLost],
+  ["RemoteError", RemoteError],
+  ["ProtocolError", ProtocolError],
+]);
+/** The key of each known error class, by prototype. */
+export const ERROR_KEYS: ReadonlyMap<object, string> = new Map(
+  [...KNOWN_ERRORS].map(([key, Class]) => [Class.prototype, key]),
+);
+
+function isLocation(hostname: unknown, port: unknown): boolean {
+  return typeof hostname === "string" && Number.isInteger(port) && (port as number) >= 0 &&
+    (port as number) <= 65535;
+}
+
+/** `[peer, incarnation, id, name, hostname, port]` with the right types. */
+export function isTaskRecord(p: unknown[]): boolean {
+  // Indexed, not destructured: this runs for every reference received.
+  const incarnation = p[1];
+  return p.length === 6 && typeof p[0] === "string" && typeof incarnation === "number" &&
+    Number.isFinite(incarnation) && Number.isSafeInteger(p[2]) && typeof p[3] === "string" &&
+    isLocation(p[4], p[5]);
+}
+
+/** `[peer, name, hostname, port]` with the right types. */
+export function isChannelRecord(p: unknown[]): boolean {
+  return p.length === 4 && typeof p[0] === "string" && typeof p[1] === "string" &&
+    isLocation(p[2], p[3]);
 }

@@ -34,30 +34,12 @@
  *
  * @module
  */
-import { Buffer } from "node:buffer";
-import { addExtension, Packr, RESET_BUFFER_MODE } from "msgpackr/pack";
-import { Unpackr } from "msgpackr/unpack";
-import {
-  ChannelClosed,
-  HotSwap,
-  LockNotHeld,
-  MailboxFull,
-  TaskEnded,
-  TaskTerminated,
-  TimeoutError,
-} from "../core/errors.ts";
+import { addExtension, Unpackr } from "msgpackr/unpack";
 import type { Location } from "../core/location.ts";
 import { MonitorStatus, type MonitorStatusType } from "../core/monitor_status.ts";
 import type { Task } from "../core/task.ts";
-import { ConnectionClosed, MessageTooLarge } from "../io/errors.ts";
-import { PoolClosed, WorkerCrashed, WorkerJobError } from "../io/pool_errors.ts";
-import {
-  AuthenticationFailed,
-  PeerLost,
-  PeerUnreachable,
-  ProtocolError,
-  RemoteError,
-} from "./errors.ts";
+import { ProtocolError, RemoteError } from "./errors.ts";
+import { encodeValue } from "./_codec_encode.ts";
 import {
   type CodecLimits,
   type ResolvedLimits,
@@ -67,9 +49,6 @@ import {
   scanStack,
 } from "./_codec_limits.ts";
 import {
-  Box,
-  builtinPrototypes,
-  byPrototype,
   byUserTag,
   EXT_CHANNEL,
   EXT_ERROR,
@@ -77,8 +56,10 @@ import {
   EXT_MONITOR_STATUS,
   EXT_TASK,
   EXT_USER,
+  isChannelRecord,
+  isTaskRecord,
+  KNOWN_ERRORS,
   register,
-  type Registration,
   USER_TAG_MAX,
   USER_TAG_MIN,
 } from "./_codec_registry.ts";
@@ -254,46 +235,29 @@ export function registerMessageClass<T extends object, P = unknown>(
 
 // --- msgpackr ---------------------------------------------------------------
 
-// One packer and one unpacker for the process: msgpackr's state is
-// module-wide anyway. Options, each on purpose:
+// msgpackr decodes (the encoder is ./_codec_encode.ts). One unpacker for
+// the process: msgpackr's state is module-wide anyway. Options, each on
+// purpose:
 // - useRecords: false: records let the sender define structures that the
-//   receiver keeps and compiles (`new Function`); nothing of the kind here.
-//   No `structures`, `getStructures` or `saveStructures` either: no state
-//   outlives one message, and no structure can come from the wire.
-// - moreTypes: true: typed arrays keep their class (ext 0x74), Sets travel as
-//   Sets (0x73), bigints beyond 64 bits as ext 0x42.
-// - structuredClone: false (default): no identity pointers (0x69/0x70); the
-//   encoder refuses cycles, and the pre-scan refuses those types.
-// - bundleStrings: false (default): string bundles (0x62) move the read
-//   position around; refused by the pre-scan too.
-// - useToJSON: false: what a value becomes is decided by the walk below,
-//   not by a `toJSON` method somewhere in it.
-// - writeFunction throws: the walk never lets a function through; if one
-//   ever got here it must not become `undefined` silently.
-// - encodeUndefinedAsNil: false (default): `undefined` stays distinct.
+//   receiver keeps and compiles (`new Function`). No `structures` or
+//   `getStructures` either: no state outlives one message and no structure
+//   comes from the wire (the pre-scan refuses record definitions, 0x72).
+// - moreTypes: true: the extension types of typed arrays, Sets and big
+//   bigints are read.
+// - structuredClone off (default): no identity pointers (0x69/0x70, refused
+//   by the pre-scan as well, as are string bundles, 0x62).
 // - mapsAsObjects: true: a MessagePack map is a plain object (keys made
 //   strings); JS Maps have their own extension so their keys keep their type.
 // - copyBuffers: true: decoded binaries never alias the frame buffer, which
 //   the link reuses once the message handler returns.
-// - int64AsType: "bigint" (default): int64 on the wire can only come from a
-//   bigint (numbers are written as int32 or float64), so it decodes as one.
-const packr = new Packr({
-  useRecords: false,
-  moreTypes: true,
-  useToJSON: false,
-  writeFunction: () => {
-    throw new TypeError("codec: a function reached the packer");
-  },
-});
+// - int64AsType: "bigint" (default): int64 on the wire only ever comes from
+//   a bigint (numbers are written as int32 or float64), so it decodes as one.
 const unpackr = new Unpackr({
   useRecords: false,
   moreTypes: true,
   mapsAsObjects: true,
   copyBuffers: true,
 });
-/** msgpackr keeps its (module-wide) output buffer; past this size it gets a small one again. */
-const KEEP_BUFFER = 1024 * 1024;
-
 /** The context of the decode in progress, for the extension readers. */
 let decoding: CodecContext | undefined;
 
@@ -304,41 +268,24 @@ function context(): CodecContext {
   return decoding;
 }
 
-function isLocation(hostname: unknown, port: unknown): boolean {
-  return typeof hostname === "string" && Number.isInteger(port) && (port as number) >= 0 &&
-    (port as number) <= 65535;
-}
-
-function isTaskRecord(p: unknown[]): boolean {
-  const [peer, incarnation, id, name, hostname, port] = p;
-  return p.length === 6 && typeof peer === "string" && typeof incarnation === "number" &&
-    Number.isFinite(incarnation) && Number.isSafeInteger(id) && typeof name === "string" &&
-    isLocation(hostname, port);
-}
-
-function isChannelRecord(p: unknown[]): boolean {
-  const [peer, name, hostname, port] = p;
-  return p.length === 4 && typeof peer === "string" && typeof name === "string" &&
-    isLocation(hostname, port);
-}
-
 function checkTaskRecord(p: unknown[]): TaskRefRecord {
   if (!isTaskRecord(p)) throw new ProtocolError("codec: malformed task reference");
-  const [peer, incarnation, id, name, hostname, port] = p as [
-    string,
-    number,
-    number,
-    string,
-    string,
-    number,
-  ];
-  return { peer, incarnation, id, name, location: { hostname, port } };
+  return {
+    peer: p[0] as string,
+    incarnation: p[1] as number,
+    id: p[2] as number,
+    name: p[3] as string,
+    location: { hostname: p[4] as string, port: p[5] as number },
+  };
 }
 
 function checkChannelRecord(p: unknown[]): ChannelRefRecord {
   if (!isChannelRecord(p)) throw new ProtocolError("codec: malformed channel reference");
-  const [peer, name, hostname, port] = p as [string, string, string, number];
-  return { peer, name, location: { hostname, port } };
+  return {
+    peer: p[0] as string,
+    name: p[1] as string,
+    location: { hostname: p[2] as string, port: p[3] as number },
+  };
 }
 
 const MONITOR_TYPES: ReadonlySet<unknown> = new Set<MonitorStatusType>([
@@ -347,35 +294,6 @@ const MONITOR_TYPES: ReadonlySet<unknown> = new Set<MonitorStatusType>([
   "terminated",
   "unreachable",
 ]);
-
-/** Error classes that come back as themselves, by their (stable) key. */
-const KNOWN_ERRORS: ReadonlyMap<string, abstract new (...args: never[]) => Error> = new Map<
-  string,
-  abstract new (...args: never[]) => Error
->([
-  ["TaskTerminated", TaskTerminated],
-  ["HotSwap", HotSwap],
-  ["TimeoutError", TimeoutError],
-  ["ChannelClosed", ChannelClosed],
-  ["TaskEnded", TaskEnded],
-  ["LockNotHeld", LockNotHeld],
-  ["MailboxFull", MailboxFull],
-  ["ConnectionClosed", ConnectionClosed],
-  ["MessageTooLarge", MessageTooLarge],
-  ["WorkerJobError", WorkerJobError],
-  ["WorkerCrashed", WorkerCrashed],
-  ["PoolClosed", PoolClosed],
-  ["PeerUnreachable", PeerUnreachable],
-  ["AuthenticationFailed", AuthenticationFailed],
-  ["PeerLost", PeerLost],
-  ["RemoteError", RemoteError],
-  ["ProtocolError", ProtocolError],
-]);
-const ERROR_KEYS: ReadonlyMap<object, string> = new Map(
-  [...KNOWN_ERRORS].map(([key, Class]) => [Class.prototype, key]),
-);
-/** Error properties carried in their own slots, not as fields. */
-const ERROR_SLOTS: ReadonlySet<string> = new Set(["name", "message", "stack", "cause"]);
 
 function defineField(target: object, key: string, value: unknown): void {
   Object.defineProperty(target, key, {
@@ -492,423 +410,6 @@ export function registerInternalClass<T extends object, P = unknown>(
 }
 export { EXT_PEER_STATUS } from "./_codec_registry.ts";
 
-// --- the walk ---------------------------------------------------------------
-
-const KIND_DATE = 1;
-const KIND_MAP = 2;
-const KIND_SET = 3;
-const KIND_BYTES = 4;
-const KIND_MONITOR = 5;
-/** Prototypes the walk knows, with how it treats their instances. */
-const BUILTIN_KINDS: ReadonlyMap<object, number> = new Map<object, number>([
-  [Date.prototype, KIND_DATE],
-  [Map.prototype, KIND_MAP],
-  [Set.prototype, KIND_SET],
-  [ArrayBuffer.prototype, KIND_BYTES],
-  [DataView.prototype, KIND_BYTES],
-  [Buffer.prototype, KIND_BYTES],
-  ...[
-    Int8Array,
-    Uint8Array,
-    Uint8ClampedArray,
-    Int16Array,
-    Uint16Array,
-    Int32Array,
-    Uint32Array,
-    Float32Array,
-    Float64Array,
-    BigInt64Array,
-    BigUint64Array,
-  ].map((C) => [C.prototype, KIND_BYTES] as [object, number]),
-  [MonitorStatus.prototype, KIND_MONITOR],
-]);
-for (const proto of BUILTIN_KINDS.keys()) builtinPrototypes.add(proto);
-builtinPrototypes.add(Object.prototype);
-builtinPrototypes.add(Array.prototype);
-
-const ARRAY_PROTO = Array.prototype;
-const OBJECT_PROTO = Object.prototype;
-const getPrototypeOf = Object.getPrototypeOf;
-const INT64_MIN = -(2n ** 63n);
-const UINT64_MAX = 2n ** 64n - 1n;
-/** msgpackr writes plain objects with a 16-bit key count; larger ones go as a native Map. */
-const MAX_FAST_KEYS = 0xffff;
-
-/** How a path step reads, by the kind of container it steps into. */
-const STEP_INDEX = 0;
-const STEP_KEY = 1;
-const STEP_MAP_KEY = 2;
-const STEP_MAP_VALUE = 3;
-const STEP_SET = 4;
-const STEP_PAYLOAD = 5;
-const STEP_FIELD = 6;
-
-const IDENTIFIER = /^[A-Za-z_$][\w$]*$/;
-
-function describe(value: unknown): string {
-  switch (typeof value) {
-    case "function":
-      return value.name ? `function ${value.name}` : "an anonymous function";
-    case "symbol":
-      return `symbol ${value.toString()}`;
-    case "object": {
-      const proto = value === null ? null : getPrototypeOf(value);
-      const name = proto?.constructor?.name;
-      return typeof name === "string" && name !== ""
-        ? `an instance of ${name}`
-        : "an object of an unknown class";
-    }
-    default:
-      return `a ${typeof value}`;
-  }
-}
-
-function utf8Length(s: string): number {
-  let n = 0;
-  for (let i = 0; i < s.length; i++) {
-    const c = s.charCodeAt(i);
-    if (c < 0x80) n += 1;
-    else if (c < 0x800) n += 2;
-    else if ((c & 0xfc00) === 0xd800 && (s.charCodeAt(i + 1) & 0xfc00) === 0xdc00) {
-      n += 4;
-      i++;
-    } else n += 3;
-  }
-  return n;
-}
-
-// The walk checks a value against what the codec carries and the limits,
-// and returns what msgpackr is to pack: the value itself or, only where
-// something inside needs it, a copy whose references, Maps, errors and
-// registered classes are `Box`es. `depth` counts the wire containers around
-// a value. It is plain functions over module state, not methods: private
-// methods and `Object.hasOwn` measured twice as slow on small frames.
-
-let ctx: CodecContext;
-let maxDepth = 0;
-let maxString = 0;
-let maxArray = 0;
-let maxMessage = 0;
-let maxBigInt = 0;
-/** Values the walk may still visit: shared subtrees can make a value exponentially larger than it looks. */
-let budget = 0;
-/** The containers and steps on the way to the current value, for error messages. */
-const parents: unknown[] = [];
-const steps: unknown[] = [];
-const stepKinds: number[] = [];
-let pathLength = 0;
-/** How many `parents` slots hold something. */
-let parentsUsed = 0;
-/** Where this walk's path starts (a hook may encode something during a walk). */
-let pathBase = 0;
-
-const hop = Object.prototype.hasOwnProperty;
-
-function path(upTo = pathLength): string {
-  let s = "value";
-  for (let i = pathBase; i < upTo; i++) {
-    const step = steps[i];
-    switch (stepKinds[i]) {
-      case STEP_INDEX:
-        s += `[${step}]`;
-        break;
-      case STEP_KEY:
-      case STEP_FIELD: {
-        const key = String(step);
-        s += IDENTIFIER.test(key) ? `.${key}` : `[${JSON.stringify(key.slice(0, 40))}]`;
-        break;
-      }
-      case STEP_MAP_KEY:
-        s += `.<Map key #${step}>`;
-        break;
-      case STEP_MAP_VALUE:
-        s += `.<Map value #${step}>`;
-        break;
-      case STEP_SET:
-        s += `.<Set member #${step}>`;
-        break;
-      case STEP_PAYLOAD:
-        s += `.<${step} payload>`;
-        break;
-    }
-  }
-  return s;
-}
-
-function cannot(value: unknown): never {
-  let why = "";
-  if (typeof value === "object" && value !== null) {
-    const C = getPrototypeOf(value)?.constructor;
-    // Built-ins (WeakMap, Promise…) cannot be registered usefully; classes can.
-    if (typeof C === "function" && (globalThis as Record<string, unknown>)[C.name] !== C) {
-      why = " (register its class with registerMessageClass)";
-    }
-  }
-  throw new TypeError(`codec: cannot encode ${describe(value)} at ${path()}${why}`);
-}
-
-function tooLarge(what: string): never {
-  throw new RangeError(`codec: ${what} at ${path()}`);
-}
-
-function tooDeep(value: unknown): never {
-  // The first container that repeats on the way down closes a cycle.
-  parents[pathLength] = value;
-  for (let j = pathBase + 1; j <= pathLength; j++) {
-    for (let i = pathBase; i < j; i++) {
-      if (parents[i] === parents[j]) {
-        throw new TypeError(
-          `codec: cannot encode a cyclic value: ${path(j)} refers back to ${path(i)}`,
-        );
-      }
-    }
-  }
-  tooLarge(`nesting deeper than maxDepth (${maxDepth})`);
-}
-
-function enter(parent: unknown, kind: number): number {
-  const at = pathLength++;
-  if (at >= parentsUsed) parentsUsed = at + 1;
-  parents[at] = parent;
-  stepKinds[at] = kind;
-  return at;
-}
-
-function walk(value: unknown, depth: number): unknown {
-  if (--budget < 0) tooLarge(`more values than fit in maxMessageSize (${maxMessage})`);
-  switch (typeof value) {
-    case "number":
-    case "boolean":
-    case "undefined":
-      return value;
-    case "string":
-      if (value.length * 3 > maxString) checkString(value);
-      return value;
-    case "object":
-      return value === null ? null : walkObject(value, depth);
-    case "bigint":
-      if (value < INT64_MIN || value > UINT64_MAX) checkBigInt(value);
-      return value;
-    default: // function, symbol
-      cannot(value);
-  }
-}
-
-function checkString(s: string): void {
-  if (s.length > maxString || utf8Length(s) > maxString) {
-    tooLarge(`string longer than maxStringLength (${maxString} bytes)`);
-  }
-}
-
-function checkBigInt(n: bigint): void {
-  const bytes = Math.ceil(((n < 0n ? -n : n).toString(16).length + 1) / 2);
-  if (bytes > maxBigInt) tooLarge(`bigint larger than maxBigIntBytes (${maxBigInt})`);
-}
-
-function checkCount(n: number, what: string): void {
-  if (n > maxArray) tooLarge(`${what} of ${n} entries exceeds maxArrayLength (${maxArray})`);
-}
-
-function walkObject(value: object, depth: number): unknown {
-  // Dates and binaries are leaves on the wire; everything else nests.
-  const d = depth + 1;
-  const proto = getPrototypeOf(value);
-  if (proto === ARRAY_PROTO) {
-    if (d > maxDepth) tooDeep(value);
-    return walkArray(value as unknown[], d);
-  }
-  if (proto === OBJECT_PROTO || proto === null) {
-    if (d > maxDepth) tooDeep(value);
-    return walkPlain(value as Record<string, unknown>, d);
-  }
-  const kind = BUILTIN_KINDS.get(proto);
-  if (kind === KIND_DATE) return value;
-  if (kind === KIND_BYTES) {
-    if ((value as ArrayBuffer).byteLength > maxMessage) {
-      tooLarge(`binary larger than maxMessageSize (${maxMessage})`);
-    }
-    return value;
-  }
-  if (d > maxDepth) tooDeep(value);
-  switch (kind) {
-    case KIND_MAP:
-      return walkMap(value as Map<unknown, unknown>, d);
-    case KIND_SET:
-      return walkSet(value as Set<unknown>, d);
-    case KIND_MONITOR:
-      return walkMonitor(value as MonitorStatus, d);
-  }
-  const reg = byPrototype.get(proto);
-  if (reg !== undefined) return walkRegistered(reg, value, d);
-  if (ctx.isTask(value)) return ref(EXT_TASK, taskPayload(ctx.encodeTask(value)), d);
-  if (ctx.isChannel(value)) return ref(EXT_CHANNEL, channelPayload(ctx.encodeChannel(value)), d);
-  if (value instanceof Error) return walkError(value, d);
-  cannot(value);
-}
-
-function walkArray(a: unknown[], d: number): unknown[] {
-  const n = a.length;
-  if (n > maxArray) checkCount(n, "array");
-  const at = enter(a, STEP_INDEX);
-  let out: unknown[] | undefined;
-  for (let i = 0; i < n; i++) {
-    steps[at] = i;
-    const x = a[i];
-    const y = walk(x, d);
-    if (y !== x) (out ??= a.slice())[i] = y;
-  }
-  pathLength = at;
-  return out ?? a;
-}
-
-function walkPlain(o: Record<string, unknown>, d: number): unknown {
-  const at = enter(o, STEP_KEY);
-  let out: Record<string, unknown> | undefined;
-  let count = 0;
-  for (const key in o) {
-    if (!hop.call(o, key)) continue;
-    steps[at] = key;
-    if (key === "__proto__") {
-      throw new TypeError(`codec: cannot encode a "__proto__" key at ${path()}`);
-    }
-    if (key.length * 3 > maxString) checkString(key);
-    count++;
-    const x = o[key];
-    const y = walk(x, d);
-    if (y !== x) (out ??= { ...o })[key] = y;
-  }
-  pathLength = at;
-  if (count > maxArray) checkCount(count, "object");
-  // msgpackr's fast object writer has a 16-bit key count; its Map writer
-  // does not, and a MessagePack map decodes as a plain object.
-  if (count > MAX_FAST_KEYS) return new Map(Object.entries(out ?? o));
-  return out ?? o;
-}
-
-function walkMap(m: Map<unknown, unknown>, d: number): Box {
-  checkCount(m.size, "Map");
-  if (d + 1 > maxDepth) tooDeep(m);
-  const at = enter(m, STEP_MAP_KEY);
-  const flat = new Array(m.size * 2);
-  let i = 0;
-  for (const [k, v] of m) {
-    stepKinds[at] = STEP_MAP_KEY;
-    steps[at] = i >> 1;
-    flat[i++] = walk(k, d + 1);
-    stepKinds[at] = STEP_MAP_VALUE;
-    flat[i++] = walk(v, d + 1);
-  }
-  pathLength = at;
-  return new Box(EXT_MAP, flat);
-}
-
-function walkSet(s: Set<unknown>, d: number): Set<unknown> {
-  checkCount(s.size, "Set");
-  if (d + 1 > maxDepth) tooDeep(s);
-  const at = enter(s, STEP_SET);
-  let out: unknown[] | undefined;
-  let i = 0;
-  for (const x of s) {
-    steps[at] = i;
-    const y = walk(x, d + 1);
-    if (out !== undefined) out.push(y);
-    else if (y !== x) {
-      out = [...s].slice(0, i);
-      out.push(y);
-    }
-    i++;
-  }
-  pathLength = at;
-  return out === undefined ? s : new Set(out);
-}
-
-function ref(type: number, payload: unknown[], d: number): Box {
-  if (d + 1 > maxDepth) tooLarge(`nesting deeper than maxDepth (${maxDepth})`);
-  return new Box(type, payload);
-}
-
-function walkRegistered(reg: Registration, value: object, d: number): Box {
-  const at = enter(value, STEP_PAYLOAD);
-  steps[at] = reg.Class.name || "registered class";
-  let box: Box;
-  if (reg.internal) {
-    box = new Box(reg.tag, walk(reg.encode(value as never), d));
-  } else {
-    // [tag, payload]: one more level.
-    if (d + 1 > maxDepth) tooDeep(value);
-    box = new Box(EXT_USER, [reg.tag, walk(reg.encode(value as never), d + 1)]);
-  }
-  pathLength = at;
-  return box;
-}
-
-/** A walk that reports failure instead of throwing. */
-function tryWalk(value: unknown, depth: number): { ok: boolean; value: unknown } {
-  const at = pathLength;
-  try {
-    return { ok: true, value: walk(value, depth) };
-  } catch (e) {
-    pathLength = at;
-    return { ok: false, value: e };
-  }
-}
-
-function walkMonitor(s: MonitorStatus, d: number): Box {
-  // [task, type, value] at d + 1. A return value or error that cannot
-  // travel must not keep the watcher from hearing that the task ended: it
-  // gets the TypeError instead (a RemoteError naming what failed).
-  if (d + 1 > maxDepth) tooDeep(s);
-  const at = enter(s, STEP_FIELD);
-  steps[at] = "task";
-  const task = walk(s.task, d + 1);
-  steps[at] = "value";
-  let result = tryWalk(s.value, d + 1);
-  if (!result.ok) result = tryWalk(result.value, d + 1);
-  pathLength = at;
-  return new Box(EXT_MONITOR_STATUS, [task, s.type, result.ok ? result.value : null]);
-}
-
-function walkError(e: Error, d: number): Box {
-  // [key, name, message, stack, fields, hasCause, cause] at d + 1, the
-  // fields object at d + 2. Errors travel best effort: a field or cause
-  // that cannot is left out, an overlong text is cut.
-  if (d + 1 > maxDepth) tooDeep(e);
-  const maxText = Math.floor(maxString / 3);
-  const text = (s: unknown): string | null =>
-    typeof s === "string" ? (s.length > maxText ? s.slice(0, maxText) : s) : null;
-  const key = ERROR_KEYS.get(getPrototypeOf(e)) ?? "";
-  const at = enter(e, STEP_FIELD);
-  let fields: Record<string, unknown> | null = null;
-  if (d + 2 <= maxDepth) {
-    for (const k in e) {
-      if (!hop.call(e, k) || ERROR_SLOTS.has(k) || k === "__proto__") continue;
-      steps[at] = k;
-      const r = tryWalk((e as unknown as Record<string, unknown>)[k], d + 2);
-      if (r.ok) (fields ??= {})[k] = r.value;
-    }
-  }
-  let cause: unknown = undefined;
-  let causeOk = false;
-  if (hop.call(e, "cause")) {
-    steps[at] = "cause";
-    const r = tryWalk(e.cause, d + 1);
-    if (r.ok) {
-      cause = r.value;
-      causeOk = true;
-    }
-  }
-  pathLength = at;
-  return new Box(EXT_ERROR, [
-    key,
-    text(e.name) ?? "Error",
-    text(e.message) ?? "",
-    key === "RemoteError" ? text((e as RemoteError).remoteStack) : text(e.stack),
-    fields,
-    causeOk,
-    cause,
-  ]);
-}
-
 /**
  * Encodes messages to MessagePack bytes and decodes them, with the
  * extension types listed in the module documentation. `encode` throws
@@ -958,45 +459,7 @@ export class Codec {
    * (of any codec in this thread) overwrites: copy or send them before that.
    */
   encode(value: unknown): Uint8Array {
-    // A hook may encode during a walk (a registered class's encode, a
-    // context method): the outer walk's state is kept and restored.
-    const outer = pathLength > 0 || budget > 0
-      ? [ctx, maxDepth, maxString, maxArray, maxMessage, maxBigInt, budget, pathBase] as const
-      : undefined;
-    const limits = this.#limits;
-    ctx = this.#context;
-    maxDepth = limits.maxDepth;
-    maxString = limits.maxStringLength;
-    maxArray = limits.maxArrayLength;
-    maxMessage = limits.maxMessageSize;
-    maxBigInt = limits.maxBigIntBytes;
-    budget = maxMessage;
-    pathBase = pathLength;
-    let prepared: unknown;
-    try {
-      prepared = walk(value, 0);
-    } finally {
-      pathLength = pathBase;
-      if (outer === undefined) {
-        budget = 0;
-        pathBase = 0;
-        // Let what the walk saw be collected.
-        for (let i = 0; i < parentsUsed; i++) parents[i] = undefined;
-        parentsUsed = 0;
-      } else {
-        [ctx, maxDepth, maxString, maxArray, maxMessage, maxBigInt, budget, pathBase] = outer;
-      }
-    }
-    const packed: Uint8Array = packr.pack(prepared, RESET_BUFFER_MODE);
-    const length = packed.length;
-    if (length > KEEP_BUFFER) packr.useBuffer(Buffer.allocUnsafeSlow(8192));
-    if (length > limits.maxMessageSize) {
-      throw new RangeError(
-        `codec: message of ${length} bytes exceeds maxMessageSize (${limits.maxMessageSize})`,
-      );
-    }
-    // A plain view: msgpackr's Buffer has Node's `slice`, which does not copy.
-    return new Uint8Array(packed.buffer, packed.byteOffset, length);
+    return encodeValue(value, this.#context, this.#limits);
   }
 
   /**
@@ -1017,21 +480,4 @@ export class Codec {
       decoding = outer;
     }
   }
-}
-
-// Never send what the peer would refuse.
-function taskPayload(r: TaskRefRecord): unknown[] {
-  const p = [r.peer, r.incarnation, r.id, r.name, r.location?.hostname, r.location?.port];
-  if (!isTaskRecord(p)) {
-    throw new TypeError("codec: CodecContext.encodeTask returned a malformed record");
-  }
-  return p;
-}
-
-function channelPayload(r: ChannelRefRecord): unknown[] {
-  const p = [r.peer, r.name, r.location?.hostname, r.location?.port];
-  if (!isChannelRecord(p)) {
-    throw new TypeError("codec: CodecContext.encodeChannel returned a malformed record");
-  }
-  return p;
 }

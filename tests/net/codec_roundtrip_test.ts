@@ -297,3 +297,38 @@ Deno.test("codec: a value with references is copied, the original is left alone"
   assert.ok(back.list[1] instanceof FakeTask);
   assert.ok(back.m.get(1) instanceof FakeTask);
 });
+
+Deno.test("codec: string headers sized by UTF-8 length, -0, lone surrogates", () => {
+  for (
+    const s of [
+      "✓".repeat(10),
+      "✓".repeat(20),
+      "✓".repeat(100),
+      "✓".repeat(30_000),
+      "a✓".repeat(40),
+    ]
+  ) {
+    assert.equal(roundTrip(s), s);
+    assert.deepEqual(roundTrip({ [s]: s }), { [s]: s });
+  }
+  assert.equal(roundTrip("a\ud800b"), "a\ufffdb");
+  assert.ok(Object.is(roundTrip(-0), -0));
+  assert.ok(Object.is(roundTrip(0), 0));
+});
+
+Deno.test("codec: objects of every map header size", () => {
+  for (const n of [0, 15, 16, 300, 65_535, 65_536]) {
+    const o: Record<string, number> = {};
+    for (let i = 0; i < n; i++) o[`k${i}`] = i;
+    const back = roundTrip({ before: 1, o, after: [2] });
+    assert.equal(Object.keys(back.o).length, n);
+    assert.equal(back.after[0], 2);
+  }
+});
+
+Deno.test("codec: an error whose cause cannot travel arrives without it", () => {
+  const back = roundTrip(new Error("outer", { cause: () => 1 }));
+  assert.ok(back instanceof RemoteError);
+  assert.equal(back.message, "outer");
+  assert.equal("cause" in back, false);
+});
