@@ -135,7 +135,7 @@ export class PeerHub {
       peerTimeout: options.peerTimeout,
       maxQueuedBytes: options.maxQueuedBytes,
       maxMessageSize: options.maxMessageSize,
-      redial: (link, to, timeout) => this.#redial(link, to, timeout),
+      redial: (link, to, timeout) => this.#track(this.#redial(link, to, timeout)),
       online: (link) => this.#handlers.online(link),
       offline: (link, reason) => this.#handlers.offline(link, reason),
       message: (link, body) => this.#handlers.message(link, body),
@@ -273,6 +273,7 @@ export class PeerHub {
     try {
       const peer = await acceptHandshake(conn, this.#handshakeOptions());
       this.#handshaking.delete(conn);
+      if (peer.id === this.#identity.id) throw new AuthenticationFailed("connected to itself");
       this.#register(conn, peer, null);
     } catch (e) {
       this.#handshaking.delete(conn);
@@ -376,7 +377,10 @@ export class PeerHub {
   ): PeerLink {
     const conn = new Connection(transportConn, peer, dialTo !== null, this.#options.maxMessageSize);
     let link = this.#links.get(peer.id);
-    if (link !== undefined && link.peer.incarnation !== peer.incarnation) {
+    if (link !== undefined && link.status === "closed") {
+      // Closed here for good; the peer calling again starts a new link.
+      link = undefined;
+    } else if (link !== undefined && link.peer.incarnation !== peer.incarnation) {
       // A restarted peer is a new peer: the old one is gone for good.
       const old = link;
       link = undefined;
