@@ -32,6 +32,7 @@ import { Packr } from "msgpackr/pack";
 import { Unpackr } from "msgpackr/unpack";
 import type { Location } from "../core/location.ts";
 import { AuthenticationFailed } from "./errors.ts";
+import { FRAME_MSG as KIND_MSG, MAX_HANDSHAKE_FRAME } from "./_frames.ts";
 import type { TransportConn } from "./transport.ts";
 
 /** Who a peer is, as its `INFO` frame says. */
@@ -46,9 +47,7 @@ export interface PeerIdentity {
   readonly location: Location;
 }
 
-/** Frame kinds the handshake uses. */
-export const KIND_MSG = 0x01;
-/** Dialer → listener: magic, version, nonce. */
+/** Handshake frame kinds (0x10..0x1f). Dialer → listener: magic, version, nonce. */
 export const KIND_HELLO = 0x10;
 /** Listener → dialer: nonce and the listener's MAC. */
 export const KIND_CHALLENGE = 0x11;
@@ -57,8 +56,6 @@ export const KIND_PROOF = 0x12;
 /** Listener → dialer: the listener refuses, with a reason code. */
 export const KIND_REJECT = 0x1f;
 
-/** The largest frame body accepted before (and during) the handshake. */
-export const MAX_HANDSHAKE_FRAME = 4096;
 /** The default deadline for the whole handshake, in milliseconds. */
 export const HANDSHAKE_TIMEOUT = 5000;
 /** The protocol version this module speaks. */

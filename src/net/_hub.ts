@@ -288,6 +288,26 @@ export class PeerHub {
   }
 
   async #dial(to: { hostname: string; port: number }, options: ConnectOptions): Promise<Link> {
+    try {
+      return await this.#dialOnce(to, options);
+    } catch (e) {
+      // However far it got, an abort or a closing hub means "not reached".
+      if (options.signal?.aborted && !(e instanceof PeerUnreachable)) {
+        throw new PeerUnreachable(`connect to ${to.hostname}:${to.port} aborted`, {
+          cause: options.signal.reason,
+        });
+      }
+      if (this.#closed && !(e instanceof PeerUnreachable)) {
+        throw new PeerUnreachable("the hub is closed", { cause: e });
+      }
+      throw e;
+    }
+  }
+
+  async #dialOnce(
+    to: { hostname: string; port: number },
+    options: ConnectOptions,
+  ): Promise<Link> {
     const start = performance.now();
     const conn = await this.#open(to, options.timeout, options.signal, options.caCerts);
     const remaining = options.timeout === undefined

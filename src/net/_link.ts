@@ -100,6 +100,7 @@ export class PeerLink implements Link, ConnectionEvents {
   #redialTo: { hostname: string; port: number } | null = null;
   #lostTimer: ReturnType<typeof setTimeout> | undefined;
   #redialTimer: ReturnType<typeof setTimeout> | undefined;
+  #drainTimer: ReturnType<typeof setTimeout> | undefined;
   #lostAt = 0;
   #closing: Promise<void> | undefined;
 
@@ -185,10 +186,19 @@ export class PeerLink implements Link, ConnectionEvents {
       }
       return;
     }
-    // Two connections: keep one, drain the other. Both ends pick the same.
     if (this.#draining !== null) this.#dropDraining();
+    if (conn.dialledByUs === active.dialledByUs) {
+      // The same side dialled again, so it gave the old connection up
+      // (here it just has not noticed yet): the new one replaces it. A
+      // half-open old one would otherwise hold the new one for a peerTimeout.
+      active.abort();
+      this.#use(conn, dialTo);
+      conn.start(heartbeatInterval, peerTimeout);
+      return;
+    }
+    // Two dials crossed: keep one, drain the other. Both ends pick the same.
     let loser: Connection;
-    if (this.#wins(conn, active)) {
+    if (this.#wins(conn)) {
       // The loser keeps the writer it has (what it holds goes out on it,
       // then DRAIN); new messages go to the winner through a fresh one.
       loser = active;
@@ -206,8 +216,14 @@ export class PeerLink implements Link, ConnectionEvents {
       // Its queue is full: ending it tells the peer as much as a DRAIN would.
       loser.abort();
     }
-    // Nothing from the winner is delivered before the loser's last message.
+    // Nothing from the winner is delivered before the loser's last message;
+    // a loser that never says so is given up after half a peerTimeout, well
+    // before the paused winner could look silent.
     this.#active!.pause();
+    this.#drainTimer = setTimeout(() => {
+      this.#drainTimer = undefined;
+      if (this.#draining === loser) this.#dropDraining();
+    }, peerTimeout / 2);
     conn.start(heartbeatInterval, peerTimeout);
   }
 
@@ -224,11 +240,10 @@ export class PeerLink implements Link, ConnectionEvents {
     this.#writer.attach(conn.transport);
   }
 
-  /** Whether `b` beats `a`: dialled by the lower id, or the newer of two dialled by the same side. */
-  #wins(b: Connection, a: Connection): boolean {
-    if (b.dialledByUs === a.dialledByUs) return true;
+  /** Whether `conn` beats the other connection (dialled by the other side): the lower id's dial wins. */
+  #wins(conn: Connection): boolean {
     const selfLower = this.#ctx.selfId < this.#peer.id;
-    return b.dialledByUs === selfLower;
+    return conn.dialledByUs === selfLower;
   }
 
   #newWriter(): FrameWriter {
@@ -285,6 +300,7 @@ export class PeerLink implements Link, ConnectionEvents {
   #finishDraining(): void {
     const d = this.#draining!;
     this.#draining = null;
+    clearTimeout(this.#drainTimer);
     this.#active?.resume();
     void d.flushed().then(() => {
       d.abort();
@@ -296,6 +312,7 @@ export class PeerLink implements Link, ConnectionEvents {
   #dropDraining(): void {
     const d = this.#draining!;
     this.#draining = null;
+    clearTimeout(this.#drainTimer);
     d.abort();
     if (d.writer !== this.#writer) d.writer?.close();
     this.#active?.resume();
@@ -314,6 +331,12 @@ export class PeerLink implements Link, ConnectionEvents {
     const to = this.#redialTo;
     const remaining = this.#lostAt + this.#ctx.peerTimeout - performance.now();
     if (to === null || remaining <= 0 || this.#active !== null || this.#status !== "online") return;
+    logger.debug("redialing {peer} at {host}:{port} ({remaining} ms left)", {
+      peer: this.#describe(),
+      host: to.hostname,
+      port: to.port,
+      remaining: Math.round(remaining),
+    });
     try {
       await this.#ctx.redial(this, to, remaining);
     } catch (e) {
@@ -343,7 +366,8 @@ export class PeerLink implements Link, ConnectionEvents {
   #stopTimers(): void {
     clearTimeout(this.#lostTimer);
     clearTimeout(this.#redialTimer);
-    this.#lostTimer = this.#redialTimer = undefined;
+    clearTimeout(this.#drainTimer);
+    this.#lostTimer = this.#redialTimer = this.#drainTimer = undefined;
   }
 
   #describe(): string {

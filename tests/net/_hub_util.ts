@@ -127,12 +127,36 @@ export class FaultyTransport implements Transport {
   dial(spec: Parameters<Transport["dial"]>[0]): ReturnType<Transport["dial"]> {
     return this.inner.dial(spec).then((c) => this.#wrap(c));
   }
+  #severed = new Set<TransportConn>();
+  #last: { sever(): void } | undefined;
+  /**
+   * Cuts the newest connection on this side only: its writes fail as after a
+   * reset (so this side notices), nothing more reaches the other end, and its
+   * real close is held until `release`, so the other end sees nothing at all
+   * (a half-open connection).
+   */
+  sever(): void {
+    this.#last?.sever();
+  }
+  /** Closes what `sever` held open. */
+  release(): void {
+    for (const c of this.#severed) c.close();
+    this.#severed.clear();
+  }
   #wrap(c: TransportConn): TransportConn {
+    let severed = false;
+    this.#last = {
+      sever: () => {
+        severed = true;
+        this.#severed.add(c);
+      },
+    };
     return {
       localAddr: c.localAddr,
       remoteAddr: c.remoteAddr,
       read: (p) => c.read(p),
       write: (p) => {
+        if (severed) return Promise.reject(new Deno.errors.ConnectionReset("severed (test)"));
         if (!this.#armed) return c.write(p);
         this.#armed = false;
         this.on();
@@ -143,7 +167,9 @@ export class FaultyTransport implements Transport {
           this.#fired?.();
         }
       },
-      close: () => c.close(),
+      close: () => {
+        if (!severed) c.close();
+      },
     };
   }
 }

@@ -1,11 +1,11 @@
 import assert from "node:assert/strict";
 import { AuthenticationFailed } from "../../src/net/errors.ts";
+import { MAX_HANDSHAKE_FRAME } from "../../src/net/_frames.ts";
 import {
   acceptHandshake,
   dialHandshake,
   type HandshakeOptions,
   importHandshakeKey,
-  MAX_HANDSHAKE_FRAME,
   type PeerIdentity,
   timingSafeEqual,
   validateInfo,

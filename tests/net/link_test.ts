@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { SimulatedNetwork } from "../../src/net/simulated_network.ts";
-import { expected, FaultyTransport, LIMIT, recorder, sendMany } from "./_hub_util.ts";
+import { enc, expected, FaultyTransport, LIMIT, recorder, sendMany } from "./_hub_util.ts";
 import { tcpTransport } from "../../src/net/transport.ts";
 
 Deno.test("link (sim): a reset connection is redialled; what was queued meanwhile arrives in order", async () => {
@@ -99,5 +99,50 @@ Deno.test("link (tcp): a peer process killed mid-stream is offline within the bo
     await lines.cancel().catch(() => {});
     await child.status;
     await a.hub.close();
+  }
+});
+
+Deno.test("link (sim): a redial that reaches a peer still holding the half-open old connection replaces it at once", async () => {
+  const net = new SimulatedNetwork({ seed: 13 });
+  const faulty = new FaultyTransport(net.transport(), () => {}, () => {});
+  // A long peerTimeout: anything waiting on the old connection would show.
+  const a = await recorder(faulty, { heartbeatInterval: 50, peerTimeout: 60_000 });
+  const b = await recorder(net.transport(), { heartbeatInterval: 50, peerTimeout: 60_000 });
+  try {
+    const link = await a.hub.connect(b.hub.location, { timeout: LIMIT });
+    await b.until("b online", () => b.hub.link(a.id)?.online === true);
+    sendMany(link, "m", 0, 50);
+    await b.until("50", () => (b.received.get(a.id)?.length ?? 0) === 50);
+    const before = net.stats().connections;
+    faulty.sever();
+    // Keep sending, as an application would: what goes to the dead
+    // connection is lost (at most once), what follows the redial arrives,
+    // in order, without waiting for the old connection's timeout.
+    let n = 0;
+    const timer = setInterval(() => link.send(enc.encode(`p${n++}`)), 5);
+    try {
+      await b.until(
+        "a probe after the redial",
+        () => b.received.get(a.id)!.some((m) => m.startsWith("p")),
+        5000,
+      );
+    } finally {
+      clearInterval(timer);
+    }
+    link.send(enc.encode("last"));
+    b.hub.link(a.id)!.send(enc.encode("back"));
+    await b.until("last", () => b.received.get(a.id)!.at(-1) === "last", 5000);
+    await a.until("back", () => a.received.get(b.id)?.at(-1) === "back", 5000);
+    assert.ok(net.stats().connections > before, "redialled");
+    const probes = b.received.get(a.id)!.slice(50, -1).map((m) => Number(m.slice(1)));
+    assert.deepEqual(probes, [...probes].sort((x, y) => x - y), "in order");
+    assert.equal(new Set(probes).size, probes.length, "no duplicates");
+    assert.deepEqual(b.received.get(a.id)!.slice(0, 50), expected("m", 0, 50));
+    assert.deepEqual(a.events, [`online ${b.id}`]);
+    assert.deepEqual(b.events, [`online ${a.id}`]);
+  } finally {
+    await a.hub.close();
+    await b.hub.close();
+    faulty.release();
   }
 });
