@@ -3,6 +3,7 @@
  *
  * @module
  */
+import { EXT_PEER_STATUS, registerInternalClass } from "./codec.ts";
 import type { PeerInfo } from "./peer_info.ts";
 
 /**
@@ -41,3 +42,20 @@ export class PeerStatus {
     this.status = status;
   }
 }
+
+function isLocation(v: unknown): v is { hostname: string; port: number } {
+  return typeof v === "object" && v !== null && typeof (v as { hostname?: unknown }).hostname === "string" &&
+    Number.isInteger((v as { port?: unknown }).port);
+}
+
+registerInternalClass(EXT_PEER_STATUS, PeerStatus, {
+  encode: (s: PeerStatus) => [s.peer.id, s.peer.name, s.peer.location, s.status],
+  decode: (p: unknown) => {
+    if (
+      !Array.isArray(p) || p.length !== 4 || typeof p[0] !== "string" || typeof p[1] !== "string" ||
+      !isLocation(p[2]) || (p[3] !== "online" && p[3] !== "offline")
+    ) throw new TypeError("malformed PeerStatus");
+    const location = Object.freeze({ hostname: p[2].hostname, port: p[2].port });
+    return new PeerStatus(Object.freeze({ id: p[0], name: p[1], location }), p[3]);
+  },
+});

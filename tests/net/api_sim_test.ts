@@ -23,7 +23,7 @@ Deno.test("locate finds a task on a peer; messages arrive in order", async () =>
   await using c = new Cluster();
   const [a, b] = await c.star(2);
   const got: number[] = [];
-  const sink = b.spawn(async (task) => {
+  const sink = b.spawn(async function sink(task) {
     task.register("sink");
     for (let i = 0; i < 1000; i++) got.push(await task.receive<number>());
   });
@@ -92,7 +92,7 @@ Deno.test("remote deliver resolves 1 once queued, 0 for an ended task; send then
 Deno.test("remote monitor, finish, terminate and throw", async () => {
   await using c = new Cluster();
   const [a, b] = await c.star(2);
-  const worker = b.spawn(async (task) => {
+  const worker = b.spawn(async function worker(task) {
     task.register("worker");
     try {
       await task.receive();
@@ -102,7 +102,7 @@ Deno.test("remote monitor, finish, terminate and throw", async () => {
     }
     return "plain";
   });
-  const sleeper = b.spawn(async (task) => {
+  const sleeper = b.spawn(async function sleeper(task) {
     task.register("sleeper");
     await task.sleep();
   });
