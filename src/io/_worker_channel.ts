@@ -52,6 +52,8 @@ export interface WorkerChannelHandler {
   error(event: ErrorEvent): void;
   /** The Worker broke the protocol and has been terminated; `reason` says how. */
   violation(reason: string): void;
+  /** Optional: the Worker posted on its own channel (the message is dropped unread). */
+  noise?(): void;
 }
 
 /** Options for `new WorkerChannel(script, handler, options)`. */
@@ -174,6 +176,8 @@ export class WorkerChannel {
   }
 
   #onNoise(): void {
+    if (this.#closed) return;
+    this.#handler.noise?.();
     if (this.noise++ === 0) {
       logger.debug(
         "Worker {name} posted on its own channel, which nobody reads; ignored (logged once)",

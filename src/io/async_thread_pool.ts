@@ -46,6 +46,13 @@ export interface ThreadPoolOptions {
   scheduler?: Scheduler;
   /** A name for the Workers, shown in their error messages (default `"denocos-pool"`). */
   name?: string;
+  /**
+   * Run every job in a Worker of its own (default `false`): a Worker is
+   * replaced after one job, so no job sees what another left in the
+   * Worker's globals. It costs a Worker start (some 20 ms) per job; the
+   * `size` Workers are started ahead, so up to `size` jobs start at once.
+   */
+  workerPerJob?: boolean;
 }
 
 /**
@@ -120,6 +127,8 @@ class PoolWorker {
   seq = 0;
   inflight = 0;
   ready = false;
+  /** It has been sent a job (a pool with `workerPerJob` sends it no other). */
+  used = false;
   dead = false;
   /** The running job whose cancellation condemned this Worker. */
   doomed: Job | null = null;
@@ -299,8 +308,8 @@ function checkMessage(d: unknown[]): string | undefined {
  *   read and change the arguments of the jobs queued behind it on its
  *   Worker through such hooks.
  * - So a pool is one trust domain: give jobs that must not influence
- *   each other separate pools, or a fresh Worker per job (not offered
- *   yet: it would cost a Worker start, about 20 ms, per job).
+ *   each other separate pools, or a Worker each (`workerPerJob: true`,
+ *   at the cost of a Worker start, about 20 ms, per job).
  * - Sizes: a Worker's messages are deserialized by Deno before the pool
  *   sees them, so a job's result may be as large as the job makes it; the
  *   pool bounds the fields of the protocol (error names and texts).
@@ -334,6 +343,7 @@ export class AsyncThreadPool implements AsyncDisposable {
   readonly #name: string;
   readonly #script: URL;
   readonly #maxQueue: number;
+  readonly #perJob: boolean;
   readonly #scheduler: Scheduler;
   readonly #workers: PoolWorker[] = [];
   readonly #waiters: JobWaiters;
@@ -371,6 +381,7 @@ export class AsyncThreadPool implements AsyncDisposable {
     this.#maxQueue = maxQueue;
     this.#permissions = options?.permissions ?? "none";
     this.#name = options?.name ?? "denocos-pool";
+    this.#perJob = options?.workerPerJob === true;
     this.#script = (options as { [workerScript]?: URL } | undefined)?.[workerScript] ?? WORKER_URL;
     this.#waiters = new JobWaiters((job) => this.#abandon(job));
     for (let i = 0; i < size; i++) this.#workers.push(this.#spawn(i));
@@ -664,7 +675,8 @@ export class AsyncThreadPool implements AsyncDisposable {
 
   #hasRoom(w: PoolWorker): boolean {
     return w.ready && !w.dead && w.doomed === null && w.inflight < WINDOW &&
-      w.msgJobs < BATCH && w.slots[(w.seq + 1) & MASK] === null;
+      w.msgJobs < BATCH && w.slots[(w.seq + 1) & MASK] === null &&
+      !(this.#perJob && w.used);
   }
 
   /** Gives `job` a cell on `w` and adds it to `w`'s message being built. */
@@ -674,6 +686,7 @@ export class AsyncThreadPool implements AsyncDisposable {
     job.state = J_SENT;
     job.seq = seq;
     job.worker = w;
+    w.used = true;
     w.slots[idx] = job;
     w.inflight++;
     this.#running++;
@@ -709,6 +722,7 @@ export class AsyncThreadPool implements AsyncDisposable {
           if (this.#takeBack(w, job)) this.#fail(job, e);
         }
       }
+      if (this.#perJob) this.#afterChange(w);
     }
   }
 
@@ -826,6 +840,11 @@ export class AsyncThreadPool implements AsyncDisposable {
 
   /** After `w` has fewer jobs: refill it, let it steal, wake `join`. */
   #afterChange(w: PoolWorker): void {
+    if (this.#perJob && w.used && w.inflight === 0 && !w.dead) {
+      // Its one job is over (answered or taken back): a fresh Worker takes its place.
+      this.#replace(w);
+      return;
+    }
     if (w.doomed !== null) this.#checkDoom(w);
     else if (this.#queued > 0) {
       if (w.inflight <= LOW_WATER) this.#scheduleFlush();

@@ -769,19 +769,30 @@ Deno.test("pool: a Worker that breaks the protocol is replaced; its job fails, t
       assert.match(err.message, /protocol/);
       assert.equal(await pool.apply((x: number) => x + 1, [41], within), 42);
     }
-    // Jobs queued behind the one whose Worker broke the protocol run on the next Worker.
+    // Jobs sent behind the one whose Worker broke the protocol: the one it
+    // may have started by then (it blocks, so there is at most one) fails
+    // with it, the others run on the next Worker, once each.
     const f = flags();
-    const culprit = pool.apply(
-      () => {
-        (globalThis as Record<string, unknown>).__protocolJunk = { value: null };
-        return "answered";
-      },
-      [],
-      within,
-    );
-    const behind = Array.from({ length: 5 }, () => pool.apply(countRun, [f.buffer], within));
-    await assert.rejects(culprit, WorkerCrashed);
-    assert.deepEqual((await Promise.all(behind)).sort(), [1, 2, 3, 4, 5]);
+    try {
+      const culprit = pool.apply(
+        () => {
+          (globalThis as Record<string, unknown>).__protocolJunk = { value: null };
+          return "answered";
+        },
+        [],
+        within,
+      );
+      const first = pool.apply(blocker, [f.buffer], within).catch((e) => e);
+      const behind = Array.from({ length: 4 }, () => pool.apply(countRun, [f.buffer], within));
+      await assert.rejects(culprit, WorkerCrashed);
+      release(f, 1);
+      const r = await first;
+      assert.ok(r === "released" || r instanceof WorkerCrashed, String(r));
+      assert.deepEqual((await Promise.all(behind)).sort(), [1, 2, 3, 4]);
+      assert.equal(Atomics.load(f, 2), 4);
+    } finally {
+      release(f, 1);
+    }
   }, { [workerScript]: script } as ThreadPoolOptions);
 });
 
@@ -800,4 +811,33 @@ Deno.test("pool: a job that imports the channel module cannot claim the channel 
     assert.match(err, /already claimed/);
     assert.equal(await pool.run((x: number) => x * 2, 21), 42);
   }, { permissions: { read: [new URL("../../src/io/", import.meta.url)] } });
+});
+
+Deno.test("pool: workerPerJob runs each job in a fresh Worker", async () => {
+  await withPool(2, async (pool) => {
+    const within = { timeout: LIMIT };
+    const poison = () => {
+      const g = globalThis as Record<string, unknown>;
+      const seen = g.left;
+      g.left = "poison";
+      Math.max = () => -1;
+      return seen ?? "clean";
+    };
+    const runs = await Promise.all(Array.from({ length: 6 }, () => pool.apply(poison, [], within)));
+    assert.deepEqual(runs, Array(6).fill("clean"));
+    assert.equal(await pool.apply((a: number, b: number) => Math.max(a, b), [3, 4], within), 4);
+    // A job taken back before it started does not leave its Worker unused forever.
+    const f = flags();
+    const block = pool.apply(blocker, [f.buffer], within);
+    const block2 = pool.apply(blocker, [f.buffer], within);
+    const c = new AbortController();
+    const cancelled = pool.apply(countRun, [f.buffer], { signal: c.signal });
+    await waitFlag(f, 0);
+    c.abort(new Error("no"));
+    await assert.rejects(cancelled, /no/);
+    release(f, 1);
+    assert.deepEqual(await Promise.all([block, block2]), ["released", "released"]);
+    assert.equal(await pool.apply((x: number) => x + 1, [1], within), 2);
+    assert.equal(Atomics.load(f, 2), 0);
+  }, { workerPerJob: true });
 });
