@@ -13,7 +13,7 @@
  * `--unstable-worker-options` and the read permission are for the pool's
  * Worker (it runs with no permissions; reading stdin needs none).
  *
- * Run: `npx deno run --unstable-worker-options --allow-net=127.0.0.1 --allow-read=src/io/thread_pool_worker.js examples/chat_client.ts 9801`
+ * Run: `npx deno run --unstable-worker-options --allow-net=127.0.0.1 --allow-read=src/io/thread_pool_worker.js,src/io/_worker_channel_worker.js examples/chat_client.ts 9801`
  *
  * @module
  */

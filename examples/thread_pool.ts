@@ -11,11 +11,11 @@
  *   terminated and replaced, and the next job runs on the new one.
  *
  * `--unstable-worker-options` is needed for Worker permissions; the read
- * permissions are for the Worker script (Deno checks them to start a
- * Worker from a local file) and for this module (`runModule` imports it in
+ * permissions are for the Worker script and the channel module it imports
+ * (Deno checks them to start a Worker from a local file) and for this module (`runModule` imports it in
  * the Worker, which gets read access to this file only).
  *
- * Run: `npx deno run --unstable-worker-options --allow-read=src/io/thread_pool_worker.js,examples/thread_pool.ts examples/thread_pool.ts`
+ * Run: `npx deno run --unstable-worker-options --allow-read=src/io/thread_pool_worker.js,src/io/_worker_channel_worker.js,examples/thread_pool.ts examples/thread_pool.ts`
  *
  * @module
  */

@@ -18,6 +18,8 @@ import { type WaitOptions, waitOptionsError } from "../core/options.ts";
 import { Scheduler } from "../core/scheduler.ts";
 import { park, pendingError, TIMEOUT_REJECTS, type Waiter, WaitQueue } from "../core/wait.ts";
 import { PoolClosed, WorkerCrashed, WorkerJobError } from "./pool_errors.ts";
+import { describe, WorkerChannel } from "./_worker_channel.ts";
+import { workerScript } from "./_pool_internal.ts";
 
 /**
  * Options for `new AsyncThreadPool(size, options)`.
@@ -44,6 +46,13 @@ export interface ThreadPoolOptions {
   scheduler?: Scheduler;
   /** A name for the Workers, shown in their error messages (default `"denocos-pool"`). */
   name?: string;
+  /**
+   * Run every job in a Worker of its own (default `false`): a Worker is
+   * replaced after one job, so no job sees what another left in the
+   * Worker's globals. It costs a Worker start (some 20 ms) per job; the
+   * `size` Workers are started ahead, so up to `size` jobs start at once.
+   */
+  workerPerJob?: boolean;
 }
 
 /**
@@ -75,7 +84,10 @@ const CRASH_GRACE = 500;
 // Cell states, as in thread_pool_worker.js.
 const CANCELLED = 0, PENDING = 1, STARTED = 2;
 const READY = -1, CRASH = -2, CLOSING = -3;
-const OK = 0, ERROR = 1;
+const OK = 0, ERROR = 1, THROWN = 2;
+const DONE = 3;
+/** Bounds on an error report's fields, as in thread_pool_worker.js. */
+const NAME_MAX = 256, TEXT_MAX = 65536;
 
 // Job states on this side.
 const J_NEW = 0, J_QUEUED = 1, J_SENT = 2, J_ABANDONED = 3, J_SETTLED = 4;
@@ -106,7 +118,7 @@ class Job {
 
 /** One Worker and the jobs it has been sent. */
 class PoolWorker {
-  readonly worker: Worker;
+  channel!: WorkerChannel;
   readonly cells: Int32Array;
   /** Sent jobs not yet answered, by `seq & MASK`. */
   readonly slots: (Job | null)[] = new Array(WINDOW).fill(null);
@@ -115,6 +127,8 @@ class PoolWorker {
   seq = 0;
   inflight = 0;
   ready = false;
+  /** It has been sent a job (a pool with `workerPerJob` sends it no other). */
+  used = false;
   dead = false;
   /** The running job whose cancellation condemned this Worker. */
   doomed: Job | null = null;
@@ -122,8 +136,7 @@ class PoolWorker {
   /** The message being built by the current flush. */
   msg: unknown[] | null = null;
   msgJobs = 0;
-  constructor(worker: Worker, cells: Int32Array) {
-    this.worker = worker;
+  constructor(cells: Int32Array) {
     this.cells = cells;
   }
 }
@@ -189,11 +202,49 @@ function revive(info: RemoteError): Error {
 }
 
 function describeRemote(info: unknown): string {
-  if (info !== null && typeof info === "object" && "message" in info) {
-    const i = info as RemoteError;
-    return i.name && i.name !== "Error" ? `${i.name}: ${i.message}` : i.message;
+  if (info instanceof Error) {
+    const name = info instanceof WorkerJobError ? info.remoteName : info.name;
+    return name && name !== "Error" ? `${name}: ${info.message}` : info.message;
   }
   return String(info);
+}
+
+/** Whether `v` is an error report as the Worker script makes them, within bounds. */
+function isErrorReport(v: unknown): v is RemoteError {
+  if (v === null || typeof v !== "object" || Object.getPrototypeOf(v) !== Object.prototype) {
+    return false;
+  }
+  const r = v as Record<string, unknown>;
+  const code = r.code;
+  return typeof r.name === "string" && r.name.length <= NAME_MAX &&
+    typeof r.message === "string" && r.message.length <= TEXT_MAX &&
+    typeof r.stack === "string" && r.stack.length <= TEXT_MAX &&
+    (code === undefined || (typeof code === "number") ||
+      (typeof code === "string" && code.length <= NAME_MAX));
+}
+
+/**
+ * The shape check of every message a pool Worker sends on its private
+ * channel (which has checked it is an array of at most 3 elements headed
+ * by a safe integer): `[seq > 0, OK | ERROR | THROWN, value]`,
+ * `[READY, OK, null]`, or `[CRASH | CLOSING, ERROR | THROWN, reason]`, with
+ * ERROR values bounded error reports. Returns why a message is refused.
+ */
+function checkMessage(d: unknown[]): string | undefined {
+  if (d.length !== 3) return `a message of ${d.length} elements (3 expected)`;
+  const head = d[0] as number, status = d[1];
+  if (head > 0) {
+    if (status === OK || status === THROWN) return undefined;
+    if (status === ERROR) return isErrorReport(d[2]) ? undefined : "a malformed error report";
+    return `an answer with status ${describe(status)}`;
+  }
+  if (head === READY) return status === OK && d[2] === null ? undefined : "a malformed READY";
+  if (head === CRASH || head === CLOSING) {
+    if (status === THROWN) return undefined;
+    if (status === ERROR) return isErrorReport(d[2]) ? undefined : "a malformed error report";
+    return `a farewell with status ${describe(status)}`;
+  }
+  return `a message headed ${head}`;
 }
 
 /**
@@ -228,11 +279,47 @@ function describeRemote(info: unknown): string {
  *   needs more fails with Deno's permission error (`NotCapable`) and the
  *   pool stays up.
  *
+ * - What a job posts on its Worker's own `postMessage` is ignored (logged
+ *   once per Worker at debug level): the pool talks to its Workers on a
+ *   private `MessagePort` that job code cannot reach. A Worker that sends
+ *   the pool anything malformed there (only a subverted Worker script
+ *   could) is terminated and replaced, the job it was running fails with
+ *   `WorkerCrashed`, and the jobs it had not started run elsewhere.
+ *
+ * **What a job can and cannot do.** Jobs are code you chose to run, and
+ * `permissions` bound what they can do to the system. Between jobs, the
+ * pool guarantees less:
+ * - A job cannot settle another job or make the pool accept an answer the
+ *   Worker script did not send: the protocol port is held in a
+ *   module-private binding, every builtin the script uses on it was
+ *   captured before the first job ran (so replacing `MessagePort`,
+ *   `EventTarget`, `Array` or `Object` prototype members, `Reflect`,
+ *   `structuredClone`… later changes nothing), messages from the pool are
+ *   never dispatched as events in the Worker, and `Deno[Deno.internal]`
+ *   (which could rebuild the port from its resource id) is removed. Every
+ *   answer is checked against the job the pool sent and the shared cell
+ *   the Worker marked, so even a subverted Worker script can only touch
+ *   the jobs sent to its own Worker.
+ * - A job can misbehave for itself (hang, crash, return anything) and it
+ *   can break the jobs that run **after it on the same Worker**: they share
+ *   its realm, so a job that changes globals or prototypes (or leaves
+ *   timers behind) changes what their code computes. Jobs on the other
+ *   Workers and jobs that ran before it are out of its reach. It can also
+ *   read and change the arguments of the jobs queued behind it on its
+ *   Worker through such hooks.
+ * - So a pool is one trust domain: give jobs that must not influence
+ *   each other separate pools, or a Worker each (`workerPerJob: true`,
+ *   at the cost of a Worker start, about 20 ms, per job).
+ * - Sizes: a Worker's messages are deserialized by Deno before the pool
+ *   sees them, so a job's result may be as large as the job makes it; the
+ *   pool bounds the fields of the protocol (error names and texts).
+ *
  * Flags: `--unstable-worker-options` (for the Worker permissions; without
  * it Deno exits when the pool starts a Worker, unless `permissions` is
- * `"inherit"`), and read permission for this module's directory (Deno
- * checks it to load the Worker script from a local file). With `deno
- * compile`, add `--include` for `src/io/thread_pool_worker.js`.
+ * `"inherit"`), and read permission for `src/io/thread_pool_worker.js` and
+ * `src/io/_worker_channel_worker.js` (Deno checks it to load the Worker
+ * script from a local file). With `deno compile`, add `--include` for
+ * both.
  *
  * The Workers keep the process alive until `close()` (or the owning
  * scheduler's `finish()`, or `await using`).
@@ -254,7 +341,9 @@ export class AsyncThreadPool implements AsyncDisposable {
   readonly #size: number;
   readonly #permissions: Deno.PermissionOptions;
   readonly #name: string;
+  readonly #script: URL;
   readonly #maxQueue: number;
+  readonly #perJob: boolean;
   readonly #scheduler: Scheduler;
   readonly #workers: PoolWorker[] = [];
   readonly #waiters: JobWaiters;
@@ -292,6 +381,8 @@ export class AsyncThreadPool implements AsyncDisposable {
     this.#maxQueue = maxQueue;
     this.#permissions = options?.permissions ?? "none";
     this.#name = options?.name ?? "denocos-pool";
+    this.#perJob = options?.workerPerJob === true;
+    this.#script = (options as { [workerScript]?: URL } | undefined)?.[workerScript] ?? WORKER_URL;
     this.#waiters = new JobWaiters((job) => this.#abandon(job));
     for (let i = 0; i < size; i++) this.#workers.push(this.#spawn(i));
     this.#scheduler = options?.scheduler ?? currentTask()?.scheduler ?? Scheduler.default();
@@ -584,7 +675,8 @@ export class AsyncThreadPool implements AsyncDisposable {
 
   #hasRoom(w: PoolWorker): boolean {
     return w.ready && !w.dead && w.doomed === null && w.inflight < WINDOW &&
-      w.msgJobs < BATCH && w.slots[(w.seq + 1) & MASK] === null;
+      w.msgJobs < BATCH && w.slots[(w.seq + 1) & MASK] === null &&
+      !(this.#perJob && w.used);
   }
 
   /** Gives `job` a cell on `w` and adds it to `w`'s message being built. */
@@ -594,6 +686,7 @@ export class AsyncThreadPool implements AsyncDisposable {
     job.state = J_SENT;
     job.seq = seq;
     job.worker = w;
+    w.used = true;
     w.slots[idx] = job;
     w.inflight++;
     this.#running++;
@@ -615,20 +708,21 @@ export class AsyncThreadPool implements AsyncDisposable {
     w.msg = null;
     w.msgJobs = 0;
     try {
-      w.worker.postMessage(msg);
+      w.channel.post(msg);
     } catch {
       // Some job's arguments cannot be cloned: send one job at a time and
       // fail only the ones that cannot go.
-      if (msg[0] !== null) w.worker.postMessage([msg[0]]);
+      if (msg[0] !== null) w.channel.post([msg[0]]);
       for (let i = 1; i < msg.length; i += 3) {
         try {
-          w.worker.postMessage([null, msg[i], msg[i + 1], msg[i + 2]]);
+          w.channel.post([null, msg[i], msg[i + 1], msg[i + 2]]);
         } catch (e) {
           const seq = msg[i] as number;
           const job = w.slots[seq & MASK]!;
           if (this.#takeBack(w, job)) this.#fail(job, e);
         }
       }
+      if (this.#perJob) this.#afterChange(w);
     }
   }
 
@@ -709,17 +803,26 @@ export class AsyncThreadPool implements AsyncDisposable {
     if (w.inflight === 1 && w.slots[job.seq & MASK] === job) this.#replace(w);
   }
 
-  #onMessage(w: PoolWorker, e: MessageEvent): void {
+  /** A message on `w`'s private channel, already shape-checked by `checkMessage`. */
+  #onMessage(w: PoolWorker, d: unknown[]): void {
     if (w.dead) return;
-    const d = e.data as [number, number, unknown];
-    const seq = d[0];
+    const seq = d[0] as number;
     if (seq < 0) {
-      this.#onControl(w, seq, d[2]);
+      this.#onControl(w, seq, d[1] as number, d[2]);
       return;
     }
     const idx = seq & MASK;
     const job = w.slots[idx];
-    if (job === null || job.seq !== seq) return;
+    // An honest Worker answers only jobs it was sent and started, once each,
+    // after marking them DONE.
+    if (job === null || job.seq !== seq) {
+      w.channel.fail(`an answer for job ${seq}, which it is not running`);
+      return;
+    }
+    if (Atomics.load(w.cells, idx) !== tag(seq, DONE)) {
+      w.channel.fail(`an answer for job ${seq}, which it has not marked done`);
+      return;
+    }
     w.slots[idx] = null;
     w.inflight--;
     this.#running--;
@@ -737,6 +840,11 @@ export class AsyncThreadPool implements AsyncDisposable {
 
   /** After `w` has fewer jobs: refill it, let it steal, wake `join`. */
   #afterChange(w: PoolWorker): void {
+    if (this.#perJob && w.used && w.inflight === 0 && !w.dead) {
+      // Its one job is over (answered or taken back): a fresh Worker takes its place.
+      this.#replace(w);
+      return;
+    }
     if (w.doomed !== null) this.#checkDoom(w);
     else if (this.#queued > 0) {
       if (w.inflight <= LOW_WATER) this.#scheduleFlush();
@@ -785,29 +893,48 @@ export class AsyncThreadPool implements AsyncDisposable {
   // --- Workers coming and going ---
 
   #spawn(index: number): PoolWorker {
-    const perms = this.#permissions;
-    const worker = new Worker(WORKER_URL, {
-      type: "module",
-      name: `${this.#name}-${index}`,
-      ...(perms === "inherit" ? {} : { deno: { permissions: perms } }),
-    } as WorkerOptions);
     const cells = new Int32Array(new SharedArrayBuffer(WINDOW * 4));
-    const w = new PoolWorker(worker, cells);
-    worker.onmessage = (e) => this.#onMessage(w, e);
-    worker.onerror = (e) => this.#onError(w, e);
-    worker.postMessage({ cells: cells.buffer, mask: MASK });
+    const w = new PoolWorker(cells);
+    w.channel = new WorkerChannel(this.#script, {
+      message: (d) => this.#onMessage(w, d),
+      error: (e) => this.#onError(w, e),
+      violation: (reason) => this.#violated(w, reason),
+    }, {
+      name: `${this.#name}-${index}`,
+      permissions: this.#permissions,
+      init: { cells: cells.buffer, mask: MASK },
+      maxLength: 3,
+      check: checkMessage,
+    });
     return w;
   }
 
-  #onControl(w: PoolWorker, kind: number, info: unknown): void {
+  #onControl(w: PoolWorker, kind: number, status: number, info: unknown): void {
     if (kind === READY) {
+      if (w.ready) {
+        w.channel.fail("a second READY");
+        return;
+      }
       w.ready = true;
       if (this.#queued > 0) this.#scheduleFlush();
       else this.#steal(w);
       return;
     }
     const what = kind === CRASH ? "crashed" : "closed itself";
-    if (kind === CLOSING || kind === CRASH) this.#crashed(w, what, info);
+    this.#crashed(w, what, status === ERROR ? revive(info as RemoteError) : info);
+  }
+
+  /** `w` broke the protocol (its channel has terminated it already). */
+  #violated(w: PoolWorker, reason: string): void {
+    if (!w.ready) {
+      this.#brokenPool(`a Worker broke the protocol before it was ready: ${reason}`);
+      return;
+    }
+    this.#crashed(
+      w,
+      "broke the thread pool's protocol and was terminated",
+      new Error(`protocol violation: ${reason}`),
+    );
   }
 
   #onError(w: PoolWorker, e: ErrorEvent): void {
@@ -821,7 +948,7 @@ export class AsyncThreadPool implements AsyncDisposable {
     // The Worker's own report (sent before this event) says which answers
     // came before the crash; give it a moment to arrive.
     if (w.crashTimer === undefined) {
-      const info = { name: "Error", message: e.message, stack: "" };
+      const info = new Error(e.message);
       w.crashTimer = setTimeout(() => this.#crashed(w, "crashed", info), CRASH_GRACE);
     }
   }
@@ -831,12 +958,9 @@ export class AsyncThreadPool implements AsyncDisposable {
    * job it was running fails with `WorkerCrashed`, and a new Worker takes
    * its place.
    */
-  #crashed(w: PoolWorker, what: string, info: unknown): void {
+  #crashed(w: PoolWorker, what: string, cause: unknown): void {
     if (w.dead || this.#closed) return;
-    const reason = describeRemote(info);
-    const cause = info !== null && typeof info === "object" && "message" in info
-      ? revive(info as RemoteError)
-      : info;
+    const reason = describeRemote(cause);
     const again: Job[] = [];
     const low = Math.max(1, w.seq - WINDOW + 1);
     for (let s = low; s <= w.seq; s++) {
@@ -885,9 +1009,7 @@ export class AsyncThreadPool implements AsyncDisposable {
     w.dead = true;
     if (w.crashTimer !== undefined) clearTimeout(w.crashTimer);
     w.crashTimer = undefined;
-    w.worker.onmessage = null;
-    w.worker.onerror = (e) => e.preventDefault();
-    w.worker.terminate();
+    w.channel.close();
   }
 
   /** A Worker could not even start: nothing will work, so every job fails. */

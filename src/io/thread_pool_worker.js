@@ -1,16 +1,20 @@
 /**
  * The Worker script behind `AsyncThreadPool`; not meant to be imported.
  *
- * Protocol (one pool, one Worker):
- * - main → Worker, first: `{ cells: SharedArrayBuffer, mask }`; the Worker
- *   answers `[READY, 0, null]`.
- * - main → Worker, then: `[defs, seq, fnId, args, seq, fnId, args, …]`, a
- *   batch of jobs. `defs` (or `null`) is `[fnId, def, …]`: each `def` is a
+ * Protocol (one pool, one Worker), on the private channel of
+ * `_worker_channel_worker.js` (never on the Worker's own `postMessage`,
+ * which jobs can use too and the pool ignores):
+ * - init payload: `{ cells: SharedArrayBuffer, mask }`; once the channel is
+ *   open the Worker answers `[READY, 0, null]`.
+ * - main → Worker: `[defs, seq, fnId, args, seq, fnId, args, …]`, a batch
+ *   of jobs. `defs` (or `null`) is `[fnId, def, …]`: each `def` is a
  *   function's source text or `[moduleUrl, exportName]`, sent once per
  *   Worker and cached here by id.
- * - Worker → main: `[seq, status, value]` per job, in order, as each ends.
- *   Control messages have a negative first element (`READY`, `CRASH`,
- *   `CLOSING`).
+ * - Worker → main: `[seq, status, value]` per job, in order, as each ends
+ *   (`status` OK, ERROR with `{ name, message, stack, code }` bounded to
+ *   `NAME_MAX` / `TEXT_MAX` characters, or THROWN with the thrown value).
+ *   Control messages have a negative first element: `READY`, and `CRASH`
+ *   / `CLOSING` with `[kind, ERROR | THROWN, reason]`.
  *
  * Every job has a cell in the shared `Int32Array` holding
  * `(seq << 2) | state`. The main side writes `PENDING` when it sends the
@@ -22,6 +26,12 @@
  * Worker. Jobs run one at a time, in order; a job returning a promise is
  * awaited before the next one starts.
  *
+ * Jobs run in this realm, so this script uses only builtins it captured
+ * before the first job ran, and keeps its own state in arrays with a
+ * `null` prototype (an index setter on `Array.prototype` would otherwise
+ * see them): a job that replaces globals cannot make this script answer
+ * for a job it did not run, or change another job's sequence number.
+ *
  * @module
  */
 
@@ -30,12 +40,12 @@
 // brings its own node_modules (`"nodeModulesDir": "manual"`), so a .ts
 // script cost every Worker start most of a second under `deno test`.
 
+import { claimChannel } from "./_worker_channel_worker.js";
+
 /**
  * The Worker's global scope, as far as this script uses it.
  *
  * @typedef {object} WorkerScope
- * @property {((e: MessageEvent) => void) | null} onmessage
- * @property {(message: unknown) => void} postMessage
  * @property {() => void} close
  * @property {((type: "error", listener: (e: ErrorEvent) => void) => void) &
  *   ((type: "unhandledrejection", listener: (e: PromiseRejectionEvent) => void) => void)} addEventListener
@@ -45,20 +55,85 @@
 
 const scope = /** @type {WorkerScope} */ (/** @type {unknown} */ (globalThis));
 
+// --- builtins, captured before any job can replace them ---
+const ReflectApply = Reflect.apply;
+const FunctionCtor = Function;
+const ObjectValues = Object.values;
+const ObjectSetPrototypeOf = Object.setPrototypeOf;
+const ArrayIsArray = Array.isArray;
+const StringCtor = String;
+const StringPrototypeSlice = /** @type {(s: string, a: number, b?: number) => string} */ (
+  ReflectApply(Function.prototype.bind, Function.prototype.call, [String.prototype.slice])
+);
+const StringPrototypeStartsWith = /** @type {(s: string, p: string) => boolean} */ (
+  ReflectApply(Function.prototype.bind, Function.prototype.call, [String.prototype.startsWith])
+);
+const AtomicsStore = Atomics.store;
+const AtomicsCompareExchange = Atomics.compareExchange;
+const Int32ArrayCtor = Int32Array;
+const ErrorCtor = Error;
+const TypeErrorCtor = TypeError;
+const SyntaxErrorCtor = SyntaxError;
+const NotCapable = Deno.errors.NotCapable;
+const ObjectPrototypeIsPrototypeOf = /** @type {(proto: object, v: unknown) => boolean} */ (
+  ReflectApply(Function.prototype.bind, Function.prototype.call, [Object.prototype.isPrototypeOf])
+);
+const ErrorPrototype = Error.prototype;
+const SyntaxErrorPrototype = SyntaxError.prototype;
+const TypeErrorPrototype = TypeError.prototype;
+
 const PENDING = 1, STARTED = 2, DONE = 3;
 const READY = -1, CRASH = -2, CLOSING = -3;
 const OK = 0, ERROR = 1, THROWN = 2;
+/** Bounds on what an error report carries (the main side refuses more). */
+const NAME_MAX = 256, TEXT_MAX = 65536;
 
 /** @type {Int32Array} */
-let cells = new Int32Array(1);
+let cells = new Int32ArrayCtor(1);
 let mask = 0;
-/** Compiled functions (or their pending definitions) by id. @type {unknown[]} */
-const fns = [];
-/** Flat queue of `seq, fnId, args` triples. @type {unknown[]} */
-const queue = [];
+/**
+ * A fresh array with no prototype.
+ *
+ * @returns {unknown[]}
+ */
+function bare() {
+  return ObjectSetPrototypeOf([], null);
+}
+/** Compiled functions (or their pending definitions) by id. */
+const fns = bare();
+/** Flat queue of `seq, fnId, args` triples. */
+const queue = bare();
 let head = 0;
 let draining = false;
 let closing = false;
+/** The one outgoing message, reused (post() copies it). */
+const out = bare();
+
+const post = claimChannel({
+  open(init) {
+    const i = /** @type {{ cells: SharedArrayBuffer, mask: number }} */ (init);
+    cells = new Int32ArrayCtor(i.cells);
+    mask = i.mask;
+    send(READY, OK, null);
+  },
+  message: onBatch,
+});
+
+/**
+ * @param {number} a
+ * @param {number} b
+ * @param {unknown} c
+ */
+function send(a, b, c) {
+  out[0] = a;
+  out[1] = b;
+  out[2] = c;
+  try {
+    post(out);
+  } finally {
+    out[2] = undefined;
+  }
+}
 
 /**
  * @param {number} seq
@@ -77,18 +152,20 @@ function tag(seq, state) {
  */
 function compile(src) {
   try {
-    return new Function(`return (${src}\n);`)();
+    return new FunctionCtor(`return (${src}\n);`)();
   } catch (e) {
-    if (!(e instanceof SyntaxError)) throw e;
+    if (!ObjectPrototypeIsPrototypeOf(SyntaxErrorPrototype, e)) throw e;
     // Method shorthand (`name(x) { … }`) is only valid inside an object.
     /** @type {Record<string, unknown>} */
     let holder;
     try {
-      holder = new Function(`return ({${src}\n});`)();
+      holder = new FunctionCtor(`return ({${src}\n});`)();
     } catch {
-      throw new SyntaxError(`cannot compile the job's function: ${e.message}`);
+      throw new SyntaxErrorCtor(
+        `cannot compile the job's function: ${/** @type {Error} */ (e).message}`,
+      );
     }
-    const fn = Object.values(holder)[0];
+    const fn = ObjectValues(holder)[0];
     if (typeof fn !== "function") throw e;
     return /** @type {Job} */ (fn);
   }
@@ -103,49 +180,76 @@ function compile(src) {
 async function load(id) {
   const def = fns[id];
   if (typeof def === "string") return /** @type {Job} */ (fns[id] = compile(def));
-  if (!Array.isArray(def)) throw new Error(`unknown function id ${id}`);
-  const [url, name] = /** @type {[string, string]} */ (def);
+  if (!ArrayIsArray(def)) throw new ErrorCtor(`unknown function id ${id}`);
+  const url = /** @type {string} */ (def[0]), name = /** @type {string} */ (def[1]);
   /** @type {Record<string, unknown>} */
   let mod;
   try {
     mod = await import(url);
   } catch (e) {
     // Deno reports a denied import as a TypeError; say what it is.
-    if (e instanceof TypeError && /^Requires \S+ access/.test(e.message)) {
-      throw new Deno.errors.NotCapable(e.message);
+    if (ObjectPrototypeIsPrototypeOf(TypeErrorPrototype, e)) {
+      const message = /** @type {Error} */ (e).message;
+      if (typeof message === "string" && StringPrototypeStartsWith(message, "Requires ")) {
+        throw new NotCapable(message);
+      }
     }
     throw e;
   }
   const fn = mod[name];
   if (typeof fn !== "function") {
-    throw new TypeError(`export '${name}' of ${url} is not a function`);
+    throw new TypeErrorCtor(`export '${name}' of ${url} is not a function`);
   }
   return /** @type {Job} */ (fns[id] = fn);
 }
 
 /**
- * What crosses back for a thrown value: `[status, payload]`.
+ * `s` cut to `max` characters.
+ *
+ * @param {string} s
+ * @param {number} max
+ * @returns {string}
+ */
+function bound(s, max) {
+  return s.length <= max ? s : `${StringPrototypeSlice(s, 0, max - 1)}…`;
+}
+
+/**
+ * What crosses back for a thrown value: `[status, payload]`. Reading the
+ * error runs the job's getters, if it has any, so each read may throw.
  *
  * @param {unknown} e
  * @returns {[number, unknown]}
  */
 function failure(e) {
-  if (e instanceof Error || (typeof e === "object" && e !== null && "message" in e)) {
-    const err =
-      /** @type {{ name?: unknown, message?: unknown, stack?: unknown, code?: unknown }} */ (
-        e
-      );
-    const code = typeof err.code === "string" || typeof err.code === "number"
-      ? err.code
-      : undefined;
+  try {
+    if (
+      ObjectPrototypeIsPrototypeOf(ErrorPrototype, e) ||
+      (typeof e === "object" && e !== null && "message" in e)
+    ) {
+      const err =
+        /** @type {{ name?: unknown, message?: unknown, stack?: unknown, code?: unknown }} */ (
+          e
+        );
+      const code = err.code;
+      const stack = err.stack;
+      return [ERROR, {
+        name: bound(StringCtor(err.name ?? "Error"), NAME_MAX),
+        message: bound(StringCtor(err.message ?? ""), TEXT_MAX),
+        stack: typeof stack === "string" ? bound(stack, TEXT_MAX) : "",
+        code: typeof code === "number" || typeof code === "string"
+          ? typeof code === "string" ? bound(code, NAME_MAX) : code
+          : undefined,
+      }];
+    }
+    return [THROWN, e];
+  } catch {
     return [ERROR, {
-      name: String(err.name ?? "Error"),
-      message: String(err.message ?? ""),
-      stack: typeof err.stack === "string" ? err.stack : "",
-      code,
+      name: "Error",
+      message: "the job threw an error that cannot be read",
+      stack: "",
     }];
   }
-  return [THROWN, e];
 }
 
 /**
@@ -155,14 +259,18 @@ function failure(e) {
  */
 function reply(seq, status, value) {
   try {
-    scope.postMessage([seq, status, value]);
+    send(seq, status, value);
   } catch (e) {
     // The value cannot be cloned (a function, a class instance with private state…).
-    const [s, v] = failure(e);
+    const f = failure(e);
     try {
-      scope.postMessage([seq, s, v]);
+      send(seq, f[0], f[1]);
     } catch {
-      scope.postMessage([seq, ERROR, { name: "DataCloneError", message: String(e), stack: "" }]);
+      send(seq, ERROR, {
+        name: "DataCloneError",
+        message: "the result cannot be cloned",
+        stack: "",
+      });
     }
   }
 }
@@ -188,26 +296,30 @@ async function drain() {
     // Compact as we go (amortised O(1)): a Worker that is never idle never
     // leaves this loop, and the queue must not grow by one job per job.
     if (head > 3072 && head * 2 >= queue.length) {
-      queue.splice(0, head);
+      const n = queue.length - head;
+      for (let i = 0; i < n; i++) queue[i] = queue[head + i];
+      queue.length = n;
       head = 0;
     }
     const idx = seq & mask;
     const pending = tag(seq, PENDING);
     // Taken back by the main side (cancelled or moved): skip it.
-    if (Atomics.compareExchange(cells, idx, pending, tag(seq, STARTED)) !== pending) continue;
+    if (AtomicsCompareExchange(cells, idx, pending, tag(seq, STARTED)) !== pending) continue;
     let status = OK;
     /** @type {unknown} */
     let value;
     try {
       let fn = fns[id];
       if (typeof fn !== "function") fn = await load(id);
-      value = /** @type {Job} */ (fn).apply(undefined, args);
+      value = ReflectApply(/** @type {Job} */ (fn), undefined, args);
       if (isThenable(value)) value = await value;
     } catch (e) {
-      [status, value] = failure(e);
+      const f = failure(e);
+      status = f[0];
+      value = f[1];
     }
     if (closing) break;
-    Atomics.store(cells, idx, tag(seq, DONE));
+    AtomicsStore(cells, idx, tag(seq, DONE));
     reply(seq, status, value);
   }
   if (head >= queue.length) {
@@ -226,44 +338,48 @@ async function drain() {
 function goingAway(kind, reason) {
   if (closing) return;
   closing = true;
+  const f = failure(reason);
   try {
-    scope.postMessage([kind, 0, failure(reason)[1]]);
+    send(kind, f[0], f[1]);
   } catch {
-    scope.postMessage([kind, 0, { name: "Error", message: String(reason), stack: "" }]);
+    send(kind, ERROR, { name: "Error", message: "the Worker is going away", stack: "" });
   }
 }
 
-scope.addEventListener("error", (/** @type {ErrorEvent} */ e) => {
-  goingAway(CRASH, e.error instanceof Error ? e.error : new Error(e.message));
-});
-scope.addEventListener("unhandledrejection", (/** @type {PromiseRejectionEvent} */ e) => {
-  goingAway(CRASH, e.reason);
-});
-const realClose = scope.close;
-scope.close = () => {
-  goingAway(CLOSING, new Error("the job closed its Worker (close())"));
-  realClose.call(scope);
-};
-const realExit = Deno.exit;
-Deno.exit = /** @type {typeof Deno.exit} */ ((/** @type {number | undefined} */ code) => {
-  goingAway(CLOSING, new Error(`the job closed its Worker (Deno.exit(${code ?? ""}))`));
-  return realExit(code);
-});
-
-scope.onmessage = (/** @type {MessageEvent} */ e) => {
-  const d = e.data;
-  if (!Array.isArray(d)) {
-    cells = new Int32Array(/** @type {SharedArrayBuffer} */ (d.cells));
-    mask = /** @type {number} */ (d.mask);
-    scope.postMessage([READY, 0, null]);
-    return;
-  }
+/**
+ * A batch of jobs from the main side (trusted: it is the host).
+ *
+ * @param {unknown} message
+ */
+function onBatch(message) {
+  const d = /** @type {unknown[]} */ (message);
   const defs = /** @type {unknown[] | null} */ (d[0]);
   if (defs !== null) {
     for (let i = 0; i < defs.length; i += 2) {
       fns[/** @type {number} */ (defs[i])] = defs[i + 1];
     }
   }
-  for (let i = 1; i < d.length; i++) queue.push(d[i]);
+  let n = queue.length;
+  for (let i = 1; i < d.length; i++) queue[n++] = d[i];
   if (!draining) drain();
+}
+
+scope.addEventListener("error", (/** @type {ErrorEvent} */ e) => {
+  goingAway(
+    CRASH,
+    ObjectPrototypeIsPrototypeOf(ErrorPrototype, e.error) ? e.error : new ErrorCtor(e.message),
+  );
+});
+scope.addEventListener("unhandledrejection", (/** @type {PromiseRejectionEvent} */ e) => {
+  goingAway(CRASH, e.reason);
+});
+const realClose = scope.close;
+scope.close = () => {
+  goingAway(CLOSING, new ErrorCtor("the job closed its Worker (close())"));
+  ReflectApply(realClose, scope, []);
 };
+const realExit = Deno.exit;
+Deno.exit = /** @type {typeof Deno.exit} */ ((/** @type {number | undefined} */ code) => {
+  goingAway(CLOSING, new ErrorCtor(`the job closed its Worker (Deno.exit(${code ?? ""}))`));
+  return realExit(code);
+});

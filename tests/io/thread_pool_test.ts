@@ -14,12 +14,14 @@ import {
   PoolClosed,
   Scheduler,
   TaskTerminated,
+  type ThreadPoolOptions,
   TimeoutError,
   WorkerCrashed,
   WorkerJobError,
 } from "../../mod.ts";
 import { LIMIT } from "./_net_util.ts";
 import { withScheduler } from "../core/_util.ts";
+import { workerScript } from "../../src/io/_pool_internal.ts";
 const MODULE = new URL("./fixtures/thread_pool_module.ts", import.meta.url);
 
 /** Runs `fn` with a fresh pool that is closed afterwards, whatever happens. */
@@ -434,4 +436,408 @@ Deno.test("pool: a full queue refuses more jobs", async () => {
     await assert.rejects(pool.run((x: number) => x, 3), RangeError);
     assert.deepEqual(await Promise.all([a, b]), [1, 2]);
   }, { maxQueue: 2 });
+});
+
+// --- Hostile jobs (issue 7): what a job posts is noise, the protocol is out of its reach ---
+
+Deno.test("pool: junk a job posts on its Worker's postMessage is ignored; the pool stays up", async () => {
+  await withPool(1, async (pool) => {
+    const junk = () => {
+      const post = (globalThis as unknown as { postMessage(m: unknown): void }).postMessage;
+      for (
+        const m of [
+          null,
+          undefined,
+          0,
+          -1,
+          "x",
+          [],
+          [null],
+          [-1],
+          [-2, 1, 2],
+          [1e9, 0, 1],
+          {},
+          [
+            1,
+            7,
+          ],
+          [1, 1, null],
+          [-3, 0, { message: 1 }],
+        ]
+      ) post(m);
+      return "posted";
+    };
+    assert.equal(await pool.run(junk), "posted");
+    assert.equal(await pool.run((x: number) => x + 1, 1), 2);
+    // The same Worker goes on: it remembers what an earlier job left behind.
+    await pool.run(() => {
+      (globalThis as Record<string, unknown>).mark = "same Worker";
+    });
+    assert.equal(await pool.run(junk), "posted");
+    assert.equal(await pool.run(() => (globalThis as Record<string, unknown>).mark), "same Worker");
+  });
+});
+
+Deno.test("pool: a job posting [seq, 0, value] cannot settle other jobs", async () => {
+  await withPool(1, async (pool) => {
+    const forger = () => {
+      const post = (globalThis as unknown as { postMessage(m: unknown): void }).postMessage;
+      for (let seq = 0; seq < 600; seq++) post([seq, 0, "forged"]);
+      return "forger";
+    };
+    const within = { timeout: LIMIT };
+    const jobs = [
+      pool.apply(forger, [], within),
+      ...Array.from({ length: 10 }, (_, i) => pool.apply((x: number) => x * 2, [i], within)),
+    ];
+    assert.deepEqual(await Promise.all(jobs), ["forger", 0, 2, 4, 6, 8, 10, 12, 14, 16, 18]);
+  });
+});
+
+/**
+ * Tries every trick we know to reach the pool's protocol port from job code
+ * (prototype hooks on what the worker script might call, the message events,
+ * Deno's internals) and posts forged answers on whatever it got hold of.
+ * Returns how many things it could forge through.
+ */
+const grabber = (): string[] => {
+  const g = globalThis as Record<string | symbol, unknown>;
+  const got: string[] = [];
+  const rApply = Reflect.apply;
+  const forge = (how: string, target: unknown) => {
+    const t = target as { postMessage?: (m: unknown) => void };
+    if (t === null || typeof t !== "object" || typeof t.postMessage !== "function") return;
+    if (t === (globalThis as unknown)) return; // the Worker's own postMessage: noise
+    got.push(how);
+    try {
+      for (let seq = 0; seq < 600; seq++) t.postMessage([seq, 0, "forged"]);
+    } catch { /* a closed port */ }
+  };
+  // Anything that looks like a protocol message: rewrite its sequence numbers.
+  const tamper = (how: string, a: unknown) => {
+    if (Array.isArray(a) && typeof a[0] === "number" && a.length >= 3) {
+      got.push(how);
+      try {
+        a[0] = (a[0] as number) + 1;
+        a[2] = "forged";
+      } catch { /* frozen */ }
+    }
+  };
+  const mp = MessagePort.prototype as unknown as Record<string, unknown>;
+  const et = EventTarget.prototype as unknown as Record<string, unknown>;
+  const origPost = mp.postMessage as (this: unknown, m: unknown) => void;
+  mp.postMessage = function (this: unknown, m: unknown) {
+    if (!got.includes("postMessage hook")) {
+      tamper("postMessage arg", m);
+      forge("postMessage hook", this);
+    }
+    return origPost.call(this, m);
+  };
+  for (const name of ["addEventListener", "removeEventListener", "dispatchEvent"]) {
+    const orig = et[name] as (this: unknown, ...a: unknown[]) => unknown;
+    const hook = function (this: unknown, ...a: unknown[]) {
+      forge(`${name} hook`, this);
+      return rApply(orig, this, a);
+    };
+    et[name] = hook;
+    mp[name] = hook;
+  }
+  for (const name of ["start", "close"]) {
+    const orig = mp[name] as (this: unknown) => unknown;
+    mp[name] = function (this: unknown) {
+      forge(`${name} hook`, this);
+      return orig.call(this);
+    };
+  }
+  // Event getters: the port is the event's target.
+  const targetGet = Object.getOwnPropertyDescriptor(Event.prototype, "target")!.get!;
+  for (
+    const [proto, name] of [[Event.prototype, "type"], [Event.prototype, "eventPhase"], [
+      MessageEvent.prototype,
+      "data",
+    ], [MessageEvent.prototype, "ports"]] as const
+  ) {
+    const d = Object.getOwnPropertyDescriptor(proto, name);
+    if (d?.get === undefined || !d.configurable) continue;
+    const orig = d.get;
+    Object.defineProperty(proto, name, {
+      configurable: true,
+      get(this: Event) {
+        forge(`${name} getter`, targetGet.call(this));
+        const v = orig.call(this);
+        if (name === "data") tamper("event data", v);
+        return v;
+      },
+    });
+  }
+  // Init dictionaries and options objects read through Object.prototype.
+  for (
+    const name of [
+      "bubbles",
+      "cancelable",
+      "composed",
+      "origin",
+      "lastEventId",
+      "source",
+      "transfer",
+    ]
+  ) {
+    Object.defineProperty(Object.prototype, name, {
+      configurable: true,
+      get(this: Record<string, unknown>) {
+        tamper(`${name} getter`, this.data);
+        forge(`${name} getter`, this.target);
+        return undefined;
+      },
+    });
+  }
+  Object.defineProperty(Object.prototype, Symbol.iterator, {
+    configurable: true,
+    get(this: unknown) {
+      tamper("Symbol.iterator getter", this);
+      return undefined;
+    },
+  });
+  // Array methods and index setters a protocol might use.
+  const ap = Array.prototype as unknown as Record<string, unknown>;
+  for (const name of ["push", "splice", "slice", "shift", "concat", "map", "forEach", "indexOf"]) {
+    const orig = ap[name] as (this: unknown[], ...a: unknown[]) => unknown;
+    ap[name] = function (this: unknown[], ...a: unknown[]) {
+      tamper(`Array ${name}`, this);
+      for (const x of a) forge(`Array ${name} argument`, x);
+      return rApply(orig, this, a);
+    };
+  }
+  for (let i = 0; i < 4; i++) {
+    Object.defineProperty(Array.prototype, i, {
+      configurable: true,
+      set(this: unknown[], v: unknown) {
+        tamper(`Array index ${i} setter`, this);
+        forge(`Array index ${i} setter`, v);
+        Object.defineProperty(this, i, {
+          value: v,
+          writable: true,
+          enumerable: true,
+          configurable: true,
+        });
+      },
+    });
+  }
+  // Deno's own uncloneable markers are found on a marked object.
+  const wt = g.__wt as { markAsUncloneable?: (o: object) => void } | undefined;
+  if (wt?.markAsUncloneable) {
+    const o = {};
+    wt.markAsUncloneable(o);
+    for (const s of Object.getOwnPropertySymbols(o)) {
+      Object.defineProperty(Array.prototype, s, {
+        configurable: true,
+        get(this: unknown) {
+          tamper("uncloneable marker", this);
+          return undefined;
+        },
+      });
+    }
+  }
+  const realClone = structuredClone;
+  g.structuredClone = (v: unknown, o?: StructuredSerializeOptions) => {
+    tamper("structuredClone", v);
+    return realClone(v, o);
+  };
+  // Whoever calls these after this job is the protocol (this job does not):
+  // it would hand over its receiver and the next job's arguments.
+  Reflect.apply = (f: unknown, t: unknown, a: unknown) => {
+    if (!got.includes("Reflect.apply")) got.push("Reflect.apply");
+    forge("Reflect.apply this", t);
+    return rApply(f as () => unknown, t, a as unknown[]);
+  };
+  // deno-lint-ignore no-explicit-any
+  (Function.prototype as any).apply = function (
+    this: (...a: unknown[]) => unknown,
+    t: unknown,
+    a: unknown,
+  ) {
+    if (!got.includes("Function.prototype.apply")) got.push("Function.prototype.apply");
+    forge("Function apply this", t);
+    return rApply(this, t, (a ?? []) as unknown[]);
+  };
+  // A global message listener on the Worker itself.
+  (globalThis as unknown as { onmessage: unknown }).onmessage = (e: MessageEvent) => {
+    tamper("self.onmessage", e.data);
+    for (const p of e.ports ?? []) forge("self.onmessage port", p);
+  };
+  addEventListener("message", (e) => {
+    tamper("self message listener", (e as MessageEvent).data);
+    for (const p of (e as MessageEvent).ports ?? []) forge("self listener port", p);
+  });
+  // Deno's internals: a MessagePort made from the resource id of ours.
+  const internal = (Deno as unknown as Record<symbol, { core?: Record<string, unknown> }>)[
+    (Deno as unknown as { internal: symbol }).internal
+  ];
+  const core = internal?.core as
+    | {
+      resources(): Record<string, string>;
+      getTransferableResource(t: string): { receive(rid: number): unknown };
+    }
+    | undefined;
+  if (core !== undefined) {
+    for (const [rid, kind] of Object.entries(core.resources())) {
+      if (kind !== "messagePort") continue;
+      try {
+        forge(
+          "Deno.internal core",
+          core.getTransferableResource("MessagePort").receive(Number(rid)),
+        );
+      } catch { /* not ours to take */ }
+    }
+  }
+  for (const k of Reflect.ownKeys(globalThis)) {
+    try {
+      forge(`global ${String(k)}`, g[k]);
+    } catch { /* a throwing getter */ }
+  }
+  g.grabbed = got;
+  return got;
+};
+
+Deno.test("pool: a job cannot reach the protocol port through hooks, events or Deno internals", async () => {
+  await withPool(1, async (pool) => {
+    // node:worker_threads for the uncloneable-marker trick.
+    await pool.run(async () => {
+      (globalThis as Record<string, unknown>).__wt = await import("node:worker_threads");
+    });
+    const within = { timeout: LIMIT };
+    const jobs: Promise<unknown>[] = [pool.apply(grabber, [], within)];
+    for (let i = 0; i < 20; i++) jobs.push(pool.apply((x: number) => x * 3, [i], within));
+    const [grabbed, ...rest] = await Promise.all(jobs);
+    assert.deepEqual(rest, Array.from({ length: 20 }, (_, i) => i * 3));
+    // Later batches too, with the hooks still in place.
+    const later = await Promise.all(
+      Array.from({ length: 50 }, (_, i) => pool.apply((x: number) => -x, [i], within)),
+    );
+    assert.deepEqual(later, Array.from({ length: 50 }, (_, i) => -i));
+    // Whatever the hooks saw, none of it was the protocol.
+    const seen = await pool.apply(
+      () => (globalThis as Record<string, unknown>).grabbed,
+      [],
+      within,
+    );
+    assert.deepEqual(
+      seen,
+      [],
+      `the job reached: ${JSON.stringify(seen)} (first run: ${JSON.stringify(grabbed)})`,
+    );
+  });
+});
+
+Deno.test("pool: a Worker that breaks the protocol is replaced; its job fails, the next one runs", async () => {
+  const script = new URL("./fixtures/pool_worker_subverted.js", import.meta.url);
+  await withPool(1, async (pool) => {
+    const within = { timeout: LIMIT };
+    const junk: unknown[] = [
+      null,
+      undefined,
+      "x",
+      {},
+      [],
+      [1],
+      [1, 0],
+      [1, 0, 1, 2],
+      new Array(5000),
+      ["1", 0, 1],
+      [1.5, 0, 1],
+      [0, 0, 1],
+      [999_999, 0, "forged"], // a job it was never sent
+      [-1, 0, null], // a second READY
+      [-9, 0, null],
+      [-2, 5, null],
+      [2, 7, "bad status"],
+      [2, 1, { name: "E", message: 1, stack: "" }],
+      [2, 1, { name: "x".repeat(300), message: "", stack: "" }],
+      [2, 1, { name: "E", message: "", stack: "x".repeat(70_000) }],
+      [2, 1, new Map()],
+    ];
+    for (const value of junk) {
+      const err = await pool.apply(
+        (v: unknown) => {
+          (globalThis as Record<string, unknown>).__protocolJunk = { value: v };
+          return "answered";
+        },
+        [value],
+        within,
+      ).catch((e) => e);
+      assert.ok(err instanceof WorkerCrashed, `${Deno.inspect(value).slice(0, 60)}: ${err}`);
+      assert.match(err.message, /protocol/);
+      assert.equal(await pool.apply((x: number) => x + 1, [41], within), 42);
+    }
+    // Jobs sent behind the one whose Worker broke the protocol: the one it
+    // may have started by then (it blocks, so there is at most one) fails
+    // with it, the others run on the next Worker, once each.
+    const f = flags();
+    try {
+      const culprit = pool.apply(
+        () => {
+          (globalThis as Record<string, unknown>).__protocolJunk = { value: null };
+          return "answered";
+        },
+        [],
+        within,
+      );
+      const first = pool.apply(blocker, [f.buffer], within).catch((e) => e);
+      const behind = Array.from({ length: 4 }, () => pool.apply(countRun, [f.buffer], within));
+      await assert.rejects(culprit, WorkerCrashed);
+      release(f, 1);
+      const r = await first;
+      assert.ok(r === "released" || r instanceof WorkerCrashed, String(r));
+      assert.deepEqual((await Promise.all(behind)).sort(), [1, 2, 3, 4]);
+      assert.equal(Atomics.load(f, 2), 4);
+    } finally {
+      release(f, 1);
+    }
+  }, { [workerScript]: script } as ThreadPoolOptions);
+});
+
+Deno.test("pool: a job that imports the channel module cannot claim the channel again", async () => {
+  const channel = new URL("../../src/io/_worker_channel_worker.js", import.meta.url);
+  await withPool(1, async (pool) => {
+    const err = await pool.run(async (url: string) => {
+      const m = await import(url);
+      try {
+        m.claimChannel({ open() {}, message() {} });
+        return "claimed";
+      } catch (e) {
+        return (e as Error).message;
+      }
+    }, channel.href);
+    assert.match(err, /already claimed/);
+    assert.equal(await pool.run((x: number) => x * 2, 21), 42);
+  }, { permissions: { read: [new URL("../../src/io/", import.meta.url)] } });
+});
+
+Deno.test("pool: workerPerJob runs each job in a fresh Worker", async () => {
+  await withPool(2, async (pool) => {
+    const within = { timeout: LIMIT };
+    const poison = () => {
+      const g = globalThis as Record<string, unknown>;
+      const seen = g.left;
+      g.left = "poison";
+      Math.max = () => -1;
+      return seen ?? "clean";
+    };
+    const runs = await Promise.all(Array.from({ length: 6 }, () => pool.apply(poison, [], within)));
+    assert.deepEqual(runs, Array(6).fill("clean"));
+    assert.equal(await pool.apply((a: number, b: number) => Math.max(a, b), [3, 4], within), 4);
+    // A job taken back before it started does not leave its Worker unused forever.
+    const f = flags();
+    const block = pool.apply(blocker, [f.buffer], within);
+    const block2 = pool.apply(blocker, [f.buffer], within);
+    const c = new AbortController();
+    const cancelled = pool.apply(countRun, [f.buffer], { signal: c.signal });
+    await waitFlag(f, 0);
+    c.abort(new Error("no"));
+    await assert.rejects(cancelled, /no/);
+    release(f, 1);
+    assert.deepEqual(await Promise.all([block, block2]), ["released", "released"]);
+    assert.equal(await pool.apply((x: number) => x + 1, [1], within), 2);
+    assert.equal(Atomics.load(f, 2), 0);
+  }, { workerPerJob: true });
 });
