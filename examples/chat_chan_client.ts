@@ -14,6 +14,17 @@
  */
 import { Channel, Scheduler, spawn } from "../mod.ts";
 
+/** The lines of a byte stream (a read may hold several lines, or part of one). */
+async function* lines(stream: ReadableStream<Uint8Array>): AsyncGenerator<string> {
+  let pending = "";
+  for await (const chunk of stream.pipeThrough(new TextDecoderStream())) {
+    const parts = (pending + chunk).split("\n");
+    pending = parts.pop()!;
+    yield* parts;
+  }
+  if (pending !== "") yield pending;
+}
+
 const port = Number(Deno.args[0] ?? 9705);
 const scheduler = Scheduler.default();
 const here = await scheduler.listen({ hostname: "127.0.0.1", port: 0, secret: "s3cret" });
@@ -29,7 +40,7 @@ const printer = spawn(async (task) => {
 await chat.subscribe(printer);
 console.log(`joined as ${who}`);
 await chat.deliver({ who, text: "has joined" });
-for await (const line of Deno.stdin.readable.pipeThrough(new TextDecoderStream())) {
+for await (const line of lines(Deno.stdin.readable)) {
   const text = line.trim();
   if (text === "quit" || text === "exit") break;
   if (text !== "") chat.send({ who, text });

@@ -4,7 +4,7 @@
  *
  * - `MSG` (0x01) + one encoded message;
  * - `FRAG` (0x02) + `u32` stream id + `u8` flags (1 = last) + a chunk: a
- *   message over 64 KiB travels as 64 KiB fragments between other frames;
+ *   message over 64 KiB travels as 64 KiB fragments, between heartbeats;
  * - `HEARTBEAT` (0x03) and `GOODBYE` (0x04), empty;
  * - 0x10–0x1f: handshake frames, only before authentication, 4 KiB at most.
  *
@@ -23,6 +23,9 @@ import type { TransportConn } from "./transport.ts";
 
 /** A whole message (codec bytes). */
 export const FRAME_MSG = 0x01;
+/** The stream id of a small message waiting in the large-message queue. */
+const SMALL = -1;
+
 /** A fragment of a message over `FRAGMENT_SIZE`. */
 export const FRAME_FRAG = 0x02;
 /** Nothing but a sign of life. */
@@ -368,8 +371,9 @@ interface Large {
  * pending buffer, at most one `conn.write` is in flight, and whenever it
  * finishes everything pending goes out in the next one (short writes are
  * continued). Messages over 64 KiB are copied once and sent as `FRAG`
- * frames, one fragment per write, so frames queued meanwhile get ahead of
- * the fragments that remain. Large messages go one after another, so a
+ * frames, one fragment per write; messages queued behind one wait for it
+ * (order is kept), while heartbeats and control frames get ahead of the
+ * fragments that remain. Large messages go one after another, so a
  * reader reassembles one stream at a time.
  *
  * The queue outlives a connection: `detach()` when it drops and `attach()`
@@ -450,9 +454,15 @@ export class FrameWriter {
     if (this.#closed) return false;
     const n = body.length;
     if (n > this.#maxMessage) throw new MessageTooLarge(n, this.#maxMessage);
-    if (n <= FRAGMENT_SIZE) {
+    if (n <= FRAGMENT_SIZE && this.#largeHead === this.#large.length) {
       this.#check(FRAME_HEADER + n);
       this.#append(FRAME_MSG, body);
+    } else if (n <= FRAGMENT_SIZE) {
+      // Behind a large message: it waits its turn, so that messages keep
+      // the order they were sent in (only heartbeats overtake fragments).
+      this.#check(FRAME_HEADER + n);
+      this.#large.push({ data: body.slice(), offset: 0, id: SMALL });
+      this.#queued += FRAME_HEADER + n;
     } else {
       const framed = n + FRAG_HEADER * Math.ceil(n / FRAGMENT_SIZE);
       this.#check(framed);
@@ -593,7 +603,18 @@ export class FrameWriter {
 
   /** Moves the next fragment of the oldest large message into the pending buffer. */
   #feed(): void {
-    if (this.#largeHead === this.#large.length) return;
+    // Small messages queued behind a large one go out whole, in order.
+    while (this.#largeHead < this.#large.length && this.#large[this.#largeHead].id === SMALL) {
+      const small = this.#large[this.#largeHead];
+      this.#large[this.#largeHead++] = DONE;
+      this.#queued -= FRAME_HEADER + small.data.length; // counted when queued; #append counts again
+      this.#append(FRAME_MSG, small.data);
+    }
+    if (this.#largeHead === this.#large.length) {
+      this.#large.length = 0;
+      this.#largeHead = 0;
+      return;
+    }
     const m = this.#large[this.#largeHead];
     const n = Math.min(FRAGMENT_SIZE, m.data.length - m.offset);
     const last = m.offset + n === m.data.length;
