@@ -31,7 +31,6 @@ import {
   EXT_TASK,
   EXT_USER,
   isChannelRecord,
-  isTaskRecord,
   type Registration,
 } from "./_codec_registry.ts";
 
@@ -157,14 +156,14 @@ export function encodeValue(
     if (pos > maxMessage) {
       throw new RangeError(`codec: message of ${pos} bytes exceeds maxMessageSize (${maxMessage})`);
     }
-    const bytes = out.subarray(0, pos);
+    return out.subarray(0, pos);
+  } finally {
+    busy = false;
+    // A large buffer is not kept (the view returned, if any, still holds it).
     if (out.length > KEEP_BUFFER) {
       out = new Uint8Array(8192);
       view = new DataView(out.buffer);
     }
-    return bytes;
-  } finally {
-    busy = false;
     // Let what the walk saw be collected.
     for (let i = 0; i < parentsUsed; i++) parents[i] = undefined;
     parentsUsed = 0;
@@ -633,8 +632,8 @@ function writeObject(value: object, depth: number): void {
   if (ArrayBuffer.isView(value) && proto instanceof Uint8Array) {
     return writeBytes(value as Uint8Array); // a Uint8Array subclass, e.g. Node's Buffer
   }
-  if (ctx.isTask(value)) return writeRef(EXT_TASK, taskPayload(ctx.encodeTask(value)));
-  if (ctx.isChannel(value)) return writeRef(EXT_CHANNEL, channelPayload(ctx.encodeChannel(value)));
+  if (ctx.isTask(value)) return writeTaskRef(ctx.encodeTask(value));
+  if (ctx.isChannel(value)) return writeChannelRef(ctx.encodeChannel(value));
   if (value instanceof Error) return writeError(value, d);
   cannot(value);
 }
@@ -718,12 +717,6 @@ function writeSet(s: Set<unknown>, d: number): void {
     write(x, d + 1);
   }
   pathLength = at;
-}
-
-function writeRef(type: number, payload: unknown[]): void {
-  writeTag(type);
-  writeArrayHeader(payload.length);
-  for (let i = 0; i < payload.length; i++) write(payload[i], 0);
 }
 
 function writeRegistered(reg: Registration, value: object, d: number): void {
@@ -837,19 +830,34 @@ function writeError(e: Error, d: number): void {
   pathLength = at;
 }
 
-// Never send what the peer would refuse.
-function taskPayload(r: TaskRefRecord): unknown[] {
-  const p = [r.peer, r.incarnation, r.id, r.name, r.location?.hostname, r.location?.port];
-  if (!isTaskRecord(p)) {
-    throw new TypeError("codec: CodecContext.encodeTask returned a malformed record");
-  }
-  return p;
+// Written field by field (no payload array), after the same check the
+// receiver makes: never send what the peer would refuse.
+function writeTaskRef(r: TaskRefRecord): void {
+  const location = r.location;
+  const hostname = location?.hostname;
+  const port = location?.port;
+  if (
+    typeof r.peer !== "string" || typeof r.incarnation !== "number" ||
+    !Number.isFinite(r.incarnation) || !Number.isSafeInteger(r.id) || typeof r.name !== "string" ||
+    typeof hostname !== "string" || !Number.isInteger(port) || port < 0 || port > 65535
+  ) throw new TypeError("codec: CodecContext.encodeTask returned a malformed record");
+  writeTag(EXT_TASK);
+  ensure(1);
+  out[pos++] = 0x96;
+  writeString(r.peer);
+  writeNumber(r.incarnation);
+  writeNumber(r.id);
+  writeString(r.name);
+  writeString(hostname);
+  writeNumber(port);
 }
 
-function channelPayload(r: ChannelRefRecord): unknown[] {
+function writeChannelRef(r: ChannelRefRecord): void {
   const p = [r.peer, r.name, r.location?.hostname, r.location?.port];
   if (!isChannelRecord(p)) {
     throw new TypeError("codec: CodecContext.encodeChannel returned a malformed record");
   }
-  return p;
+  writeTag(EXT_CHANNEL);
+  writeArrayHeader(4);
+  for (let i = 0; i < 4; i++) write(p[i], 0);
 }

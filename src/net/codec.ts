@@ -1,6 +1,9 @@
 /**
- * `Codec`: the MessagePack encoding of every message between peers, on
- * msgpackr's pure-JavaScript build (no permission, no native addon).
+ * `Codec`: the MessagePack encoding of every message between peers. The
+ * bytes are written by the codec's own encoder (one walk that checks a value
+ * and writes it) and read by msgpackr's pure-JavaScript build, loaded
+ * through its `msgpackr/unpack` entry so that it needs no permission and
+ * never loads the native `msgpackr-extract` addon.
  *
  * What travels, and what comes back:
  *
@@ -26,7 +29,9 @@
  * until much later. A cyclic value is a `TypeError` too (MessagePack has no
  * references; a value seen twice without a cycle is sent twice), and a value
  * past the {@linkcode CodecLimits} a `RangeError`, both before anything is
- * queued. Object keys named `__proto__` are refused both ways.
+ * queued. Object keys named `__proto__` are refused both ways. Getters run
+ * once; symbol keys and non-enumerable properties are not sent (as with
+ * `structuredClone`); `-0` stays `-0`.
  *
  * Decoding treats the bytes as hostile: a pre-scan checks the whole message
  * against the limits and the accepted types before msgpackr builds a value,

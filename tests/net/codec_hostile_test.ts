@@ -88,6 +88,18 @@ Deno.test("codec hostile: extension types the codec does not accept", () => {
   assert.throws(() => big.decode(codec().encode(2n ** 100n).slice()), ProtocolError);
 });
 
+Deno.test("codec hostile: CVE-2023-52079 shapes (self-referencing and container map keys)", () => {
+  // A map whose key is an array holding a pointer to itself: msgpackr once
+  // looped converting that key to a string. The pre-scan refuses the
+  // structured-clone id/pointer types outright.
+  refused(
+    bytes(0x81, 0xd6, 0x69, 0x00, 0x00, 0x00, 0x01, 0x91, 0xd6, 0x70, 0x00, 0x00, 0x00, 0x01, 0xc0),
+  );
+  // Containers as object keys are refused too (by msgpackr, as ProtocolError).
+  refused(bytes(0x81, 0x91, 0x91, 0x01, 0xc0));
+  refused(bytes(0x81, 0x81, 0xa1, 0x61, 0x01, 0xc0));
+});
+
 Deno.test("codec hostile: __proto__ keys are refused and pollute nothing", () => {
   const key = [0xa9, ...utf8("__proto__")];
   const inner = [0x81, 0xa8, ...utf8("polluted"), 0xc3];
