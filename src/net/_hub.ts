@@ -31,6 +31,13 @@ export type { Link, LinkStatus } from "./_link.ts";
 
 const logger = getLogger(["denocos", "net"]);
 
+/** Where a link redials: the address it dialled and the CA certificates it trusted. */
+export interface DialTarget {
+  readonly hostname: string;
+  readonly port: number;
+  readonly caCerts?: string[];
+}
+
 /** The port pycos uses; when taken, the hub falls back to an ephemeral one. */
 export const DEFAULT_PORT = 9705;
 
@@ -314,7 +321,9 @@ export class PeerHub {
       ? undefined
       : Math.max(1, options.timeout - (performance.now() - start));
     const peer = await this.#handshake(conn, remaining, options.signal);
-    const link = this.#register(conn, peer, to);
+    // Redials go where this one went, with the same trust.
+    const dialTo = { hostname: to.hostname, port: to.port, caCerts: options.caCerts };
+    const link = this.#register(conn, peer, dialTo);
     if (!link.online) throw new PeerUnreachable(`${to.hostname}:${to.port}: the hub is closed`);
     return link;
   }
@@ -370,12 +379,12 @@ export class PeerHub {
   /** A redial of `link`: the same peer (id and incarnation) or a failure. */
   async #redial(
     link: PeerLink,
-    to: { hostname: string; port: number },
+    to: DialTarget,
     timeout: number,
   ): Promise<void> {
     if (this.#closed) throw new PeerUnreachable("the hub is closed");
     const start = performance.now();
-    const conn = await this.#open(to, timeout, undefined, undefined);
+    const conn = await this.#open(to, timeout, undefined, to.caCerts);
     const peer = await this.#handshake(
       conn,
       Math.max(1, timeout - (performance.now() - start)),
@@ -393,7 +402,7 @@ export class PeerHub {
   #register(
     transportConn: TransportConn,
     peer: PeerIdentity,
-    dialTo: { hostname: string; port: number } | null,
+    dialTo: DialTarget | null,
   ): PeerLink {
     const conn = new Connection(transportConn, peer, dialTo !== null, this.#options.maxMessageSize);
     let link = this.#links.get(peer.id);

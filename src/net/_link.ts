@@ -32,6 +32,7 @@
 import { getLogger } from "@logtape/logtape";
 import { FrameWriter } from "./_frames.ts";
 import type { PeerIdentity } from "./_handshake.ts";
+import type { DialTarget } from "./_hub.ts";
 import { type Connection, type ConnectionEvents, DRAIN } from "./_connection.ts";
 
 const logger = getLogger(["denocos", "net"]);
@@ -82,7 +83,7 @@ export interface LinkContext {
   readonly maxQueuedBytes: number;
   readonly maxMessageSize: number;
   /** Dials and authenticates a new connection to the peer; rejects on failure. */
-  redial(link: PeerLink, to: { hostname: string; port: number }, timeout: number): Promise<void>;
+  redial(link: PeerLink, to: DialTarget, timeout: number): Promise<void>;
   online(link: PeerLink): void;
   offline(link: PeerLink, reason: string): void;
   message(link: PeerLink, body: Uint8Array): void;
@@ -97,7 +98,7 @@ export class PeerLink implements Link, ConnectionEvents {
   #active: Connection | null = null;
   #draining: Connection | null = null;
   /** Where to redial when the active connection drops (set when we dialled it). */
-  #redialTo: { hostname: string; port: number } | null = null;
+  #redialTo: DialTarget | null = null;
   #lostTimer: ReturnType<typeof setTimeout> | undefined;
   #redialTimer: ReturnType<typeof setTimeout> | undefined;
   #drainTimer: ReturnType<typeof setTimeout> | undefined;
@@ -168,7 +169,7 @@ export class PeerLink implements Link, ConnectionEvents {
    * @param conn the connection, not yet started
    * @param dialTo where we dialled it (`null`: the peer dialled us)
    */
-  attach(conn: Connection, dialTo: { hostname: string; port: number } | null): void {
+  attach(conn: Connection, dialTo: DialTarget | null): void {
     if (this.#status === "closed") {
       conn.abort();
       return;
@@ -232,7 +233,7 @@ export class PeerLink implements Link, ConnectionEvents {
     this.#peer = peer;
   }
 
-  #use(conn: Connection, dialTo: { hostname: string; port: number } | null): void {
+  #use(conn: Connection, dialTo: DialTarget | null): void {
     this.#active = conn;
     this.#redialTo = dialTo;
     this.#stopTimers();

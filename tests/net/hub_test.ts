@@ -395,3 +395,27 @@ both("a peer that was offline comes back online on the same link", async (t) => 
     await b.hub.close();
   }
 });
+
+Deno.test("hub (tcp): a TLS hub is reached with caCerts", async () => {
+  const fixtures = new URL("../io/fixtures/", import.meta.url);
+  const [ca, cert, key] = await Promise.all(
+    ["ca.pem", "server.pem", "server.key"].map((f) => Deno.readTextFile(new URL(f, fixtures))),
+  );
+  const b = await recorder(tcpTransport, { tls: { cert, key } });
+  const a = await recorder(tcpTransport);
+  try {
+    const link = await a.hub.connect(b.hub.location, { timeout: LIMIT, caCerts: [ca] });
+    link.send(enc.encode("over tls"));
+    await b.until("tls", () => b.received.get(a.id)?.[0] === "over tls");
+    // Plain TCP to a TLS listener fails cleanly.
+    const c = await recorder(tcpTransport);
+    try {
+      await assert.rejects(c.hub.connect(b.hub.location, { timeout: 2000 }));
+    } finally {
+      await c.hub.close();
+    }
+  } finally {
+    await a.hub.close();
+    await b.hub.close();
+  }
+});
