@@ -17,6 +17,7 @@
  * @module
  */
 import { MailboxFull } from "../core/errors.ts";
+import { MessageTooLarge } from "../io/errors.ts";
 import { ProtocolError } from "./errors.ts";
 import type { TransportConn } from "./transport.ts";
 
@@ -172,10 +173,10 @@ export class FrameReader {
         const n = await this.#conn.read(this.#buf.subarray(this.#end));
         if (this.#stopped) return;
         if (n === null) {
-          this.#stopped = true;
           if (this.#end > this.#start || this.#streams.size > 0) {
             throw new ProtocolError("connection ended inside a frame or a fragmented message");
           }
+          this.#stopped = true;
           this.#drop();
           handler.onEnd();
           return;
@@ -205,7 +206,8 @@ export class FrameReader {
         }
       }
     } catch (e) {
-      if (this.#stopped && !(e instanceof ProtocolError)) return;
+      // After stop() nobody listens: the read failing on close is expected.
+      if (this.#stopped) return;
       this.#stopped = true;
       this.#drop();
       handler.onError(e);
@@ -341,6 +343,11 @@ function hex(kind: number): string {
 export interface FrameWriterOptions {
   /** Unsent bytes allowed before `writeMessage` throws `MailboxFull` (default 64 MiB). */
   maxQueuedBytes?: number;
+  /**
+   * Largest message accepted (default 64 MiB): a larger one throws
+   * `MessageTooLarge` here rather than make the receiver drop the link.
+   */
+  maxMessageSize?: number;
   /** Who the frames go to, for `MailboxFull`'s message. */
   peerName?: string;
   /**
@@ -372,6 +379,7 @@ interface Large {
  */
 export class FrameWriter {
   readonly #maxQueued: number;
+  readonly #maxMessage: number;
   readonly #peerName: string;
   readonly #onError: ((error: unknown) => void) | undefined;
   #conn: TransportConn | undefined;
@@ -405,6 +413,8 @@ export class FrameWriter {
   constructor(conn?: TransportConn, options: FrameWriterOptions = {}) {
     this.#maxQueued = options.maxQueuedBytes ?? DEFAULT_MAX_QUEUED_BYTES;
     if (!(this.#maxQueued >= 0)) throw new TypeError("FrameWriter: bad maxQueuedBytes");
+    this.#maxMessage = options.maxMessageSize ?? DEFAULT_MAX_MESSAGE_SIZE;
+    if (!(this.#maxMessage >= 0)) throw new TypeError("FrameWriter: bad maxMessageSize");
     this.#peerName = options.peerName ?? "peer";
     this.#onError = options.onError;
     this.#conn = conn;
@@ -433,11 +443,13 @@ export class FrameWriter {
   /**
    * Queues one message (copied: `body` may be reused at once). Throws
    * `MailboxFull`, queuing nothing, when it would take the unsent bytes past
-   * `maxQueuedBytes`. Returns `false` (queuing nothing) once closed.
+   * `maxQueuedBytes`, and `MessageTooLarge` past `maxMessageSize`. Returns
+   * `false` (queuing nothing) once closed.
    */
   writeMessage(body: Uint8Array): boolean {
     if (this.#closed) return false;
     const n = body.length;
+    if (n > this.#maxMessage) throw new MessageTooLarge(n, this.#maxMessage);
     if (n <= FRAGMENT_SIZE) {
       this.#check(FRAME_HEADER + n);
       this.#append(FRAME_MSG, body);

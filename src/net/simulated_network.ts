@@ -62,6 +62,17 @@ export interface SimulatedNetworkStats {
 const FIN: Uint8Array = new Uint8Array(0);
 const EMPTY: Uint8Array = new Uint8Array(0);
 const FIRST_EPHEMERAL = 20000;
+/**
+ * Bytes a direction may have unread or on the way (as socket buffers do):
+ * past it writes wait, so a sender feels a partition or a slow reader.
+ */
+const WINDOW = 4 * 1024 * 1024;
+
+interface PendingWrite {
+  p: Uint8Array;
+  resolve(n: number): void;
+  reject(e: unknown): void;
+}
 
 class Host {
   readonly name: string;
@@ -105,6 +116,10 @@ class Direction {
   transit: Uint8Array[] = [];
   due: number[] = [];
   timer: ReturnType<typeof setTimeout> | undefined;
+  /** Bytes held or in transit. */
+  bytes = 0;
+  /** Writes waiting for the window to open, in order. */
+  writers: PendingWrite[] = [];
   readonly #fire = () => this.#arrive();
 
   constructor(net: Fabric, conn: Connection) {
@@ -112,11 +127,42 @@ class Direction {
     this.conn = conn;
   }
 
+  /** Whether the window is full: writes must wait. */
+  full(): boolean {
+    return this.writers.length > 0 || this.bytes + this.to.unread >= WINDOW;
+  }
+
+  /** Sends the writer's bytes: straight into the receiver if nothing is in the way, else a copy. */
+  transmit(p: Uint8Array): void {
+    if (!this.conn.blocked && this.net.delayMs === 0 && this.transit.length === 0) {
+      this.to.receive(p, true);
+    } else {
+      this.send(p.slice(), this.net.delayMs);
+    }
+  }
+
+  /** Lets waiting writes go while the window has room. */
+  pump(): void {
+    while (this.writers.length > 0 && this.bytes + this.to.unread < WINDOW) {
+      const w = this.writers.shift()!;
+      if (!this.to.gone()) this.transmit(w.p);
+      w.resolve(w.p.length);
+    }
+  }
+
+  /** Fails the waiting writes (their end closed, died or was reset). */
+  failWriters(error: Error): void {
+    const writers = this.writers;
+    this.writers = [];
+    for (const w of writers) w.reject(error);
+  }
+
   /** Sends `chunk` (already owned by us: copied, or FIN). */
   send(chunk: Uint8Array, delay: number): void {
     if (this.conn.blocked) {
       this.held.push(chunk);
       this.net.inFlight += chunk.length;
+      this.bytes += chunk.length;
     } else if (delay === 0 && this.transit.length === 0) {
       this.to.receive(chunk);
     } else {
@@ -130,6 +176,7 @@ class Direction {
     this.transit.push(chunk);
     this.due.push(Math.max(now + delay, last));
     this.net.inFlight += chunk.length;
+    this.bytes += chunk.length;
     if (this.timer === undefined) this.#schedule(now);
   }
 
@@ -145,18 +192,19 @@ class Direction {
     // millisecond goes now, so one firing delivers a whole burst.
     while (i < this.transit.length && this.due[i] <= now + 1) {
       const chunk = this.transit[i++];
-      this.net.inFlight -= chunk.length;
       if (this.conn.blocked) {
         // A partition came up while it travelled: held like later bytes.
         this.held.push(chunk);
-        this.net.inFlight += chunk.length;
       } else {
+        this.net.inFlight -= chunk.length;
+        this.bytes -= chunk.length;
         this.to.receive(chunk);
       }
     }
     this.transit.splice(0, i);
     this.due.splice(0, i);
     if (this.transit.length > 0) this.#schedule(now);
+    if (this.writers.length > 0) this.pump();
   }
 
   /** Partition healed: held chunks go on, behind anything in transit. */
@@ -166,17 +214,24 @@ class Direction {
     this.held = [];
     for (const chunk of held) {
       this.net.inFlight -= chunk.length;
+      this.bytes -= chunk.length;
       this.send(chunk, delay);
-      if (this.conn.blocked) break; // cannot happen during heal; kept for safety
     }
+    if (this.writers.length > 0) this.pump();
   }
 
-  /** Forgets everything on the way and stops the timer (the receiver is gone). */
+  /**
+   * Forgets everything on the way and stops the timer (the receiver is
+   * gone); writes still waiting are taken, into the void.
+   */
   clear(): void {
     if (this.timer !== undefined) clearTimeout(this.timer);
     this.timer = undefined;
-    for (const c of this.held) this.net.inFlight -= c.length;
-    for (const c of this.transit) this.net.inFlight -= c.length;
+    this.net.inFlight -= this.bytes;
+    this.bytes = 0;
+    const writers = this.writers;
+    this.writers = [];
+    for (const w of writers) w.resolve(w.p.length);
     this.held = [];
     this.transit = [];
     this.due = [];
@@ -240,6 +295,8 @@ class End implements TransportConn {
   reset: Error | undefined;
   /** The other end's FIN arrived (reads end once the inbox is empty). */
   finished = false;
+  /** Bytes in the inbox, not yet read. */
+  unread = 0;
   #inbox: Uint8Array[] = [];
   #head = 0;
   #offset = 0;
@@ -291,11 +348,10 @@ class End implements TransportConn {
     }
     const out = this.out;
     if (out.to.gone()) return Promise.resolve(n); // into the void (a killed host, a closed end)
-    if (!this.conn.blocked && net.delayMs === 0 && out.transit.length === 0) {
-      out.to.receive(p, true);
-    } else {
-      out.send(p.slice(), net.delayMs);
+    if (out.full()) {
+      return new Promise((resolve, reject) => out.writers.push({ p, resolve, reject }));
     }
+    out.transmit(p);
     return Promise.resolve(n);
   }
 
@@ -304,6 +360,7 @@ class End implements TransportConn {
     this.closed = true;
     this.#endReads();
     this.#forget();
+    this.out.failWriters(new Deno.errors.BadResource("connection is closed"));
     // Bytes on their way to us have nowhere to go.
     this.peer.out.clear();
     if (!this.dead && this.reset === undefined) this.out.send(FIN, this.net.delayMs);
@@ -339,6 +396,7 @@ class End implements TransportConn {
     }
     const rest = offset === 0 ? chunk : chunk.subarray(offset);
     this.#inbox.push(copy ? rest.slice() : rest);
+    this.unread += rest.length;
     // A reader that waited behind older chunks (several concurrent reads).
     while (this.#readers.length > 0 && this.#head < this.#inbox.length) {
       const r = this.#readers.shift()!;
@@ -368,6 +426,9 @@ class End implements TransportConn {
       inbox.length = 0;
       this.#head = 0;
     }
+    this.unread -= n;
+    const into = this.peer.out;
+    if (into.writers.length > 0) into.pump();
     return n;
   }
 
@@ -378,6 +439,7 @@ class End implements TransportConn {
   }
 
   #forget(): void {
+    this.unread = 0;
     this.#inbox = [];
     this.#head = 0;
     this.#offset = 0;
@@ -391,6 +453,7 @@ class End implements TransportConn {
     this.dead = true;
     this.#endReads();
     this.#forget();
+    this.out.failWriters(new Deno.errors.BrokenPipe("host is down"));
     this.out.clear();
     this.peer.out.clear();
   }
@@ -403,6 +466,7 @@ class End implements TransportConn {
     this.#readers = [];
     for (const r of readers) r.reject(error);
     this.#forget();
+    this.out.failWriters(error);
     this.out.clear();
   }
 }

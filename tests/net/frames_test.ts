@@ -5,6 +5,7 @@
  */
 import assert from "node:assert/strict";
 import { MailboxFull } from "../../src/core/errors.ts";
+import { MessageTooLarge } from "../../src/io/errors.ts";
 import { ProtocolError } from "../../src/net/errors.ts";
 import {
   FRAGMENT_SIZE,
@@ -343,6 +344,9 @@ Deno.test("frames: past maxQueuedBytes writeMessage throws MailboxFull and queue
   const queued = writer.queuedBytes;
   assert.equal(queued, sent * 35);
   assert.throws(() => writer.writeMessage(pattern(100_000)), MailboxFull);
+  const strict = new FrameWriter(undefined, { maxMessageSize: 100 });
+  assert.throws(() => strict.writeMessage(pattern(101)), MessageTooLarge);
+  assert.equal(strict.queuedBytes, 0);
   assert.equal(writer.queuedBytes, queued);
   // Once attached, the queue drains and there is room again.
   const { client, server } = await simPair();
@@ -559,4 +563,33 @@ Deno.test("frames: stop() silences the reader", async () => {
   await done;
   assert.equal(c.ended, false);
   assert.equal(c.error, undefined);
+});
+
+Deno.test("frames: a handler that throws ends the reader through onError (a codec's ProtocolError)", async () => {
+  const conn = new ScriptedConn([frame(HELLO), frame(HELLO)], { end: true });
+  const errors: unknown[] = [];
+  let frames = 0;
+  const r = new FrameReader(conn, {
+    onFrame() {
+      frames++;
+      throw new ProtocolError("undecodable");
+    },
+    onError: (e) => errors.push(e),
+    onEnd: () => errors.push("end"),
+  });
+  await r.start();
+  assert.equal(frames, 1);
+  assert.equal(errors.length, 1);
+  assert.ok(errors[0] instanceof ProtocolError);
+  // Stopped inside the handler: whatever it throws after, nobody is told.
+  const quiet = new FrameReader(new ScriptedConn([frame(HELLO)], { end: true }), {
+    onFrame() {
+      quiet.stop();
+      throw new Error("after stop");
+    },
+    onError: (e) => errors.push(e),
+    onEnd: () => errors.push("end"),
+  });
+  await quiet.start();
+  assert.equal(errors.length, 1);
 });

@@ -297,3 +297,26 @@ Deno.test("SimulatedNetwork: bad arguments are refused", () => {
   assert.throws(() => net.drop(2), TypeError);
   assert.throws(() => net.transport(""), TypeError);
 });
+
+Deno.test("SimulatedNetwork: past 4 MiB unread or held, writes wait (as socket buffers make them)", async () => {
+  const { net, client, server, listener } = await pair();
+  const MiB = 1 << 20;
+  const chunk = new Uint8Array(MiB).fill(3);
+  net.partition("a", "b");
+  for (let i = 0; i < 4; i++) assert.equal(await client.write(chunk), MiB);
+  const waiting = client.write(chunk);
+  assert.equal(net.stats().bytesInFlight, 4 * MiB); // the fifth is not taken
+  net.heal();
+  // Delivered but unread: the window is still full until the reader reads.
+  assert.equal(net.stats().bytesDelivered, 4 * MiB);
+  assert.equal((await readN(server, 4 * MiB)).length, 4 * MiB);
+  assert.equal(await waiting, MiB);
+  assert.deepEqual(await readN(server, MiB), chunk);
+  // A write waiting when its end closes fails; one into a closed end is taken.
+  for (let i = 0; i < 4; i++) await client.write(chunk);
+  const refused = client.write(chunk);
+  client.close();
+  await assert.rejects(refused, Deno.errors.BadResource);
+  server.close();
+  listener.close();
+});
