@@ -69,6 +69,7 @@ export interface Link {
    *
    * @returns `true` once queued, `false` when the link is offline or closed
    * @throws MailboxFull when `maxQueuedBytes` are already waiting; nothing is queued then
+   * @throws MessageTooLarge when `body` is over `maxMessageSize` (the peer would drop the link)
    */
   send(body: Uint8Array): boolean;
   /** Sends GOODBYE, closes the connection and declares the peer offline here. */
@@ -250,6 +251,7 @@ export class PeerLink implements Link, ConnectionEvents {
   #newWriter(): FrameWriter {
     const writer: FrameWriter = new FrameWriter(undefined, {
       maxQueuedBytes: this.#ctx.maxQueuedBytes,
+      maxMessageSize: this.#ctx.maxMessageSize,
       peerName: this.#peer.name || this.#peer.id,
       onError: (e) => {
         for (const c of [this.#active, this.#draining]) if (c?.writer === writer) c.fail(e);

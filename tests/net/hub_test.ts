@@ -4,6 +4,7 @@ import { dialHandshake, importHandshakeKey } from "../../src/net/_handshake.ts";
 import { SimulatedNetwork } from "../../src/net/simulated_network.ts";
 import { tcpTransport, type Transport } from "../../src/net/transport.ts";
 import { MailboxFull } from "../../src/core/errors.ts";
+import { MessageTooLarge } from "../../src/io/errors.ts";
 import { enc, expected, LIMIT, recorder, sendMany } from "./_hub_util.ts";
 
 function both(name: string, fn: (t: () => Transport) => Promise<void>) {
@@ -414,6 +415,23 @@ Deno.test("hub (tcp): a TLS hub is reached with caCerts", async () => {
     } finally {
       await c.hub.close();
     }
+  } finally {
+    await a.hub.close();
+    await b.hub.close();
+  }
+});
+
+Deno.test("hub (sim): a message over maxMessageSize is refused by send; the link stays up", async () => {
+  const net = new SimulatedNetwork();
+  const a = await recorder(net.transport(), { maxMessageSize: 100_000 });
+  const b = await recorder(net.transport(), { maxMessageSize: 100_000 });
+  try {
+    const link = await a.hub.connect(b.hub.location, { timeout: LIMIT });
+    assert.throws(() => link.send(new Uint8Array(100_001)), MessageTooLarge);
+    assert.throws(() => link.send(new Uint8Array(0)), RangeError);
+    link.send(enc.encode("fine"));
+    await b.until("fine", () => b.received.get(a.id)?.[0] === "fine");
+    assert.ok(link.online);
   } finally {
     await a.hub.close();
     await b.hub.close();
