@@ -90,7 +90,16 @@ export interface LinkContext {
   message(link: PeerLink, body: Uint8Array): void;
 }
 
-/** The link state machine (internal; the API layer sees it as {@linkcode Link}). */
+/**
+ * The link state machine (internal; the API layer sees it as {@linkcode Link}).
+ *
+ * @example
+ * ```ts ignore
+ * // Inside the hub: one per peer id, fed every authenticated connection.
+ * const link = new PeerLink(peer, ctx);
+ * link.attach(new Connection(conn, peer, true, maxMessageSize), { hostname, port });
+ * ```
+ */
 export class PeerLink implements Link, ConnectionEvents {
   #peer: PeerIdentity;
   readonly #ctx: LinkContext;
@@ -215,8 +224,11 @@ export class PeerLink implements Link, ConnectionEvents {
     try {
       loser.writer!.writeMessage(DRAIN);
     } catch {
-      // Its queue is full: ending it tells the peer as much as a DRAIN would.
-      loser.abort();
+      // Its queue is full: ending it tells the peer as much as a DRAIN
+      // would (what that queue held is lost with it).
+      this.#dropDraining();
+      conn.start(heartbeatInterval, peerTimeout);
+      return;
     }
     // Nothing from the winner is delivered before the loser's last message;
     // a loser that never says so is given up after half a peerTimeout, well
