@@ -38,6 +38,9 @@ export interface DialTarget {
   readonly caCerts?: string[];
 }
 
+/** Handshakes in progress at once (each unauthenticated connection waits up to its deadline). */
+export const MAX_HANDSHAKING = 256;
+
 /** The port pycos uses; when taken, the hub falls back to an ephemeral one. */
 export const DEFAULT_PORT = 9705;
 
@@ -275,6 +278,17 @@ export class PeerHub {
   }
 
   async #accept(conn: TransportConn): Promise<void> {
+    if (this.#handshaking.size >= MAX_HANDSHAKING) {
+      // Unauthenticated connections cost memory and a timer each: past the
+      // cap, newcomers are turned away until some handshakes finish.
+      conn.close();
+      logger.warn("refused a connection from {host}:{port}: {count} handshakes in progress", {
+        host: conn.remoteAddr.hostname,
+        port: conn.remoteAddr.port,
+        count: this.#handshaking.size,
+      });
+      return;
+    }
     this.#handshaking.add(conn);
     const from = conn.remoteAddr;
     try {
