@@ -11,7 +11,10 @@
  * the latency is reported as a ratio to the bare reference measured right
  * next to it.
  *
- * Run: `deno run --allow-net=127.0.0.1 bench/net_link_bench.ts [--runs 5]`
+ * - the same stream to a hub in a child process (`bench/_net_link_peer.ts`),
+ *   timed until the child's "all received" answer comes back.
+ *
+ * Run: `deno run --allow-net=127.0.0.1 --allow-read --allow-run bench/net_link_bench.ts [--runs 5]`
  *
  * @module
  */
@@ -57,7 +60,7 @@ async function pair(): Promise<Pair> {
   return p;
 }
 
-async function throughput(): Promise<number> {
+async function throughput(round: number): Promise<number> {
   const p = await pair();
   try {
     const body = new Uint8Array(SIZE).fill(7);
@@ -68,9 +71,10 @@ async function throughput(): Promise<number> {
       if (++got === MESSAGES) done();
     };
     const start = performance.now();
-    // In rounds, as a producer would: each round's sends coalesce into few writes.
+    // In rounds, as a producer would: each round's sends coalesce into few
+    // writes; between rounds the event loop runs (the writer, the reader).
     for (let sent = 0; sent < MESSAGES;) {
-      for (let i = 0; i < 10_000; i++, sent++) p.ab.send(body);
+      for (let i = 0; i < round; i++, sent++) p.ab.send(body);
       await new Promise((resolve) => setTimeout(resolve, 0));
     }
     await finished;
@@ -78,6 +82,64 @@ async function throughput(): Promise<number> {
   } finally {
     await p.a.close();
     await p.b.close();
+  }
+}
+
+/** The same stream to a hub in another process; it answers once it has them all. */
+async function twoProcesses(
+  runs: number,
+): Promise<number[]> {
+  const child = new Deno.Command(Deno.execPath(), {
+    args: [
+      "run",
+      "--allow-net=127.0.0.1",
+      new URL("./_net_link_peer.ts", import.meta.url).pathname,
+      String(MESSAGES),
+    ],
+    stdout: "piped",
+  }).spawn();
+  const lines = child.stdout.pipeThrough(new TextDecoderStream()).getReader();
+  let a: PeerHub | undefined;
+  try {
+    let out = "";
+    while (!/listening (\d+)/.test(out)) {
+      const { value, done } = await lines.read();
+      if (done) throw new Error("peer ended: " + out);
+      out += value;
+    }
+    const port = Number(/listening (\d+)/.exec(out)![1]);
+    let answered!: () => void;
+    a = await PeerHub.start({
+      transport: tcpTransport,
+      hostname: "127.0.0.1",
+      port: 0,
+      identity: { id: `a${n++}`, name: "a", incarnation: 1 },
+      secret: "bench",
+      cluster: "bench",
+      heartbeatInterval: 500,
+      peerTimeout: 2500,
+      maxMessageSize: 64 << 20,
+      maxQueuedBytes: 64 << 20,
+    }, { online() {}, offline() {}, message: () => answered() });
+    const link = await a.connect({ hostname: "127.0.0.1", port }, { timeout: 5000 });
+    const body = new Uint8Array(SIZE).fill(7);
+    const rates: number[] = [];
+    for (let r = 0; r < runs; r++) {
+      const finished = new Promise<void>((resolve) => answered = resolve);
+      const start = performance.now();
+      for (let sent = 0; sent < MESSAGES;) {
+        for (let i = 0; i < 10_000; i++, sent++) link.send(body);
+        await new Promise((resolve) => setTimeout(resolve, 0));
+      }
+      await finished;
+      rates.push(MESSAGES / ((performance.now() - start) / 1000));
+    }
+    return rates;
+  } finally {
+    await a?.close();
+    child.kill("SIGKILL");
+    await lines.cancel().catch(() => {});
+    await child.status;
   }
 }
 
@@ -159,18 +221,31 @@ function median(xs: number[]): number {
 }
 
 const rates: number[] = [];
+const bursts: number[] = [];
 const linkRtt: number[] = [];
 const bareRtt: number[] = [];
 for (let r = 0; r < runs; r++) {
-  rates.push(await throughput());
+  rates.push(await throughput(10_000));
+  bursts.push(await throughput(MESSAGES));
   bareRtt.push(await barePingPong());
   linkRtt.push(await linkPingPong());
 }
+const procs = await twoProcesses(runs);
 const fmt = (x: number) => Math.round(x).toLocaleString("en-US");
 console.log(`runs: ${runs}`);
 console.log(
-  `throughput, ${MESSAGES} × ${SIZE} B hub→hub over TCP: median ${fmt(median(rates))} msgs/s ` +
+  `throughput, ${MESSAGES} × ${SIZE} B hub→hub over TCP, rounds of 10,000: median ${
+    fmt(median(rates))
+  } msgs/s ` +
     `(runs: ${rates.map(fmt).join(", ")})`,
+);
+console.log(
+  `throughput, all ${MESSAGES} sent in one go: median ${fmt(median(bursts))} msgs/s ` +
+    `(runs: ${bursts.map(fmt).join(", ")})`,
+);
+console.log(
+  `throughput to another process, rounds of 10,000: median ${fmt(median(procs))} msgs/s ` +
+    `(runs: ${procs.map(fmt).join(", ")})`,
 );
 console.log(
   `ping-pong p50: link ${median(linkRtt).toFixed(1)} µs, bare Deno.Conn ${

@@ -40,7 +40,17 @@ const IGNORE: ConnectionEvents = {
  */
 export const DRAIN: Uint8Array = new Uint8Array(0);
 
-/** One authenticated connection. */
+/**
+ * One authenticated connection.
+ *
+ * @example
+ * ```ts ignore
+ * const conn = new Connection(transportConn, peer, true, 64 << 20);
+ * conn.events = link; // the link owns it from now on
+ * conn.writer = writer; // attached to conn.transport by the link
+ * conn.start(500, 2500);
+ * ```
+ */
 export class Connection implements HeartbeatTarget {
   /** Who is on the other end, as its INFO said. */
   readonly peer: PeerIdentity;

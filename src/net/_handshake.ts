@@ -85,6 +85,11 @@ const unpackr = new Unpackr({ useRecords: false, mapsAsObjects: true });
  * Imports the cluster secret as an HMAC-SHA256 key. A hub does this once and
  * uses the key for every handshake.
  *
+ * @example
+ * ```ts ignore
+ * const key = await importHandshakeKey("s3cret"); // once per hub
+ * ```
+ *
  * @param secret the cluster secret (any string, `""` included)
  * @returns the key, usable for signing only
  */
@@ -111,6 +116,15 @@ export interface HandshakeOptions {
 
 /**
  * Runs the dialer's side of the handshake on a fresh connection.
+ *
+ * @example
+ * ```ts ignore
+ * const key = await importHandshakeKey("s3cret");
+ * const me = { id: "a1", name: "a", incarnation: 1, location: { hostname: "127.0.0.1", port: 9705 } };
+ * const conn = await tcpTransport.dial({ hostname: "127.0.0.1", port: 9706 });
+ * const them = await dialHandshake(conn, { key, cluster: "denocos", identity: me });
+ * console.log(them.id); // the listener's id; conn is now ready for frames
+ * ```
  *
  * @param conn the connection just dialled
  * @param options key, cluster, own identity, deadline
@@ -159,6 +173,16 @@ export function dialHandshake(
 
 /**
  * Runs the listener's side of the handshake on an accepted connection.
+ *
+ * @example
+ * ```ts ignore
+ * const conn = await listener.accept();
+ * try {
+ *   const them = await acceptHandshake(conn, { key, cluster: "denocos", identity: me });
+ * } catch (e) {
+ *   // AuthenticationFailed: conn is closed already; log and go on serving
+ * }
+ * ```
  *
  * @param conn the connection just accepted
  * @param options key, cluster, own identity, deadline
@@ -212,6 +236,11 @@ export function acceptHandshake(
  * Compares two byte arrays in time that depends only on their lengths, so a
  * forger learns nothing from how long a refusal took.
  *
+ * @example
+ * ```ts ignore
+ * timingSafeEqual(new Uint8Array([1, 2]), new Uint8Array([1, 2])); // true
+ * ```
+ *
  * @param a one array
  * @param b the other
  * @returns whether they hold the same bytes
@@ -225,6 +254,12 @@ export function timingSafeEqual(a: Uint8Array, b: Uint8Array): boolean {
 
 /**
  * Checks that a decoded `INFO` body has exactly the expected shape.
+ *
+ * @example
+ * ```ts ignore
+ * validateInfo({ id: "a1", name: "a", incarnation: 1, location: { hostname: "h", port: 1 } }); // ok
+ * validateInfo({ id: "a1" }); // throws AuthenticationFailed
+ * ```
  *
  * @param value the decoded body
  * @returns it, typed

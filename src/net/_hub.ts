@@ -31,6 +31,16 @@ export type { Link, LinkStatus } from "./_link.ts";
 
 const logger = getLogger(["denocos", "net"]);
 
+/** Where a link redials: the address it dialled and the CA certificates it trusted. */
+export interface DialTarget {
+  readonly hostname: string;
+  readonly port: number;
+  readonly caCerts?: string[];
+}
+
+/** Handshakes in progress at once (each unauthenticated connection waits up to its deadline). */
+export const MAX_HANDSHAKING = 256;
+
 /** The port pycos uses; when taken, the hub falls back to an ephemeral one. */
 export const DEFAULT_PORT = 9705;
 
@@ -268,6 +278,17 @@ export class PeerHub {
   }
 
   async #accept(conn: TransportConn): Promise<void> {
+    if (this.#handshaking.size >= MAX_HANDSHAKING) {
+      // Unauthenticated connections cost memory and a timer each: past the
+      // cap, newcomers are turned away until some handshakes finish.
+      conn.close();
+      logger.warn("refused a connection from {host}:{port}: {count} handshakes in progress", {
+        host: conn.remoteAddr.hostname,
+        port: conn.remoteAddr.port,
+        count: this.#handshaking.size,
+      });
+      return;
+    }
     this.#handshaking.add(conn);
     const from = conn.remoteAddr;
     try {
@@ -314,7 +335,9 @@ export class PeerHub {
       ? undefined
       : Math.max(1, options.timeout - (performance.now() - start));
     const peer = await this.#handshake(conn, remaining, options.signal);
-    const link = this.#register(conn, peer, to);
+    // Redials go where this one went, with the same trust.
+    const dialTo = { hostname: to.hostname, port: to.port, caCerts: options.caCerts };
+    const link = this.#register(conn, peer, dialTo);
     if (!link.online) throw new PeerUnreachable(`${to.hostname}:${to.port}: the hub is closed`);
     return link;
   }
@@ -370,12 +393,12 @@ export class PeerHub {
   /** A redial of `link`: the same peer (id and incarnation) or a failure. */
   async #redial(
     link: PeerLink,
-    to: { hostname: string; port: number },
+    to: DialTarget,
     timeout: number,
   ): Promise<void> {
     if (this.#closed) throw new PeerUnreachable("the hub is closed");
     const start = performance.now();
-    const conn = await this.#open(to, timeout, undefined, undefined);
+    const conn = await this.#open(to, timeout, undefined, to.caCerts);
     const peer = await this.#handshake(
       conn,
       Math.max(1, timeout - (performance.now() - start)),
@@ -393,7 +416,7 @@ export class PeerHub {
   #register(
     transportConn: TransportConn,
     peer: PeerIdentity,
-    dialTo: { hostname: string; port: number } | null,
+    dialTo: DialTarget | null,
   ): PeerLink {
     const conn = new Connection(transportConn, peer, dialTo !== null, this.#options.maxMessageSize);
     let link = this.#links.get(peer.id);

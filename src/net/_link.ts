@@ -32,6 +32,7 @@
 import { getLogger } from "@logtape/logtape";
 import { FrameWriter } from "./_frames.ts";
 import type { PeerIdentity } from "./_handshake.ts";
+import type { DialTarget } from "./_hub.ts";
 import { type Connection, type ConnectionEvents, DRAIN } from "./_connection.ts";
 
 const logger = getLogger(["denocos", "net"]);
@@ -68,6 +69,7 @@ export interface Link {
    *
    * @returns `true` once queued, `false` when the link is offline or closed
    * @throws MailboxFull when `maxQueuedBytes` are already waiting; nothing is queued then
+   * @throws MessageTooLarge when `body` is over `maxMessageSize` (the peer would drop the link)
    */
   send(body: Uint8Array): boolean;
   /** Sends GOODBYE, closes the connection and declares the peer offline here. */
@@ -82,13 +84,22 @@ export interface LinkContext {
   readonly maxQueuedBytes: number;
   readonly maxMessageSize: number;
   /** Dials and authenticates a new connection to the peer; rejects on failure. */
-  redial(link: PeerLink, to: { hostname: string; port: number }, timeout: number): Promise<void>;
+  redial(link: PeerLink, to: DialTarget, timeout: number): Promise<void>;
   online(link: PeerLink): void;
   offline(link: PeerLink, reason: string): void;
   message(link: PeerLink, body: Uint8Array): void;
 }
 
-/** The link state machine (internal; the API layer sees it as {@linkcode Link}). */
+/**
+ * The link state machine (internal; the API layer sees it as {@linkcode Link}).
+ *
+ * @example
+ * ```ts ignore
+ * // Inside the hub: one per peer id, fed every authenticated connection.
+ * const link = new PeerLink(peer, ctx);
+ * link.attach(new Connection(conn, peer, true, maxMessageSize), { hostname, port });
+ * ```
+ */
 export class PeerLink implements Link, ConnectionEvents {
   #peer: PeerIdentity;
   readonly #ctx: LinkContext;
@@ -97,7 +108,7 @@ export class PeerLink implements Link, ConnectionEvents {
   #active: Connection | null = null;
   #draining: Connection | null = null;
   /** Where to redial when the active connection drops (set when we dialled it). */
-  #redialTo: { hostname: string; port: number } | null = null;
+  #redialTo: DialTarget | null = null;
   #lostTimer: ReturnType<typeof setTimeout> | undefined;
   #redialTimer: ReturnType<typeof setTimeout> | undefined;
   #drainTimer: ReturnType<typeof setTimeout> | undefined;
@@ -168,7 +179,7 @@ export class PeerLink implements Link, ConnectionEvents {
    * @param conn the connection, not yet started
    * @param dialTo where we dialled it (`null`: the peer dialled us)
    */
-  attach(conn: Connection, dialTo: { hostname: string; port: number } | null): void {
+  attach(conn: Connection, dialTo: DialTarget | null): void {
     if (this.#status === "closed") {
       conn.abort();
       return;
@@ -213,8 +224,11 @@ export class PeerLink implements Link, ConnectionEvents {
     try {
       loser.writer!.writeMessage(DRAIN);
     } catch {
-      // Its queue is full: ending it tells the peer as much as a DRAIN would.
-      loser.abort();
+      // Its queue is full: ending it tells the peer as much as a DRAIN
+      // would (what that queue held is lost with it).
+      this.#dropDraining();
+      conn.start(heartbeatInterval, peerTimeout);
+      return;
     }
     // Nothing from the winner is delivered before the loser's last message;
     // a loser that never says so is given up after half a peerTimeout, well
@@ -232,7 +246,7 @@ export class PeerLink implements Link, ConnectionEvents {
     this.#peer = peer;
   }
 
-  #use(conn: Connection, dialTo: { hostname: string; port: number } | null): void {
+  #use(conn: Connection, dialTo: DialTarget | null): void {
     this.#active = conn;
     this.#redialTo = dialTo;
     this.#stopTimers();
@@ -249,6 +263,7 @@ export class PeerLink implements Link, ConnectionEvents {
   #newWriter(): FrameWriter {
     const writer: FrameWriter = new FrameWriter(undefined, {
       maxQueuedBytes: this.#ctx.maxQueuedBytes,
+      maxMessageSize: this.#ctx.maxMessageSize,
       peerName: this.#peer.name || this.#peer.id,
       onError: (e) => {
         for (const c of [this.#active, this.#draining]) if (c?.writer === writer) c.fail(e);

@@ -1,9 +1,11 @@
 import assert from "node:assert/strict";
 import { AuthenticationFailed, PeerUnreachable } from "../../src/net/errors.ts";
 import { dialHandshake, importHandshakeKey } from "../../src/net/_handshake.ts";
+import { MAX_HANDSHAKING } from "../../src/net/_hub.ts";
 import { SimulatedNetwork } from "../../src/net/simulated_network.ts";
 import { tcpTransport, type Transport } from "../../src/net/transport.ts";
 import { MailboxFull } from "../../src/core/errors.ts";
+import { MessageTooLarge } from "../../src/io/errors.ts";
 import { enc, expected, LIMIT, recorder, sendMany } from "./_hub_util.ts";
 
 function both(name: string, fn: (t: () => Transport) => Promise<void>) {
@@ -393,5 +395,88 @@ both("a peer that was offline comes back online on the same link", async (t) => 
   } finally {
     await a.hub.close();
     await b.hub.close();
+  }
+});
+
+Deno.test("hub (tcp): a TLS hub is reached with caCerts", async () => {
+  const fixtures = new URL("../io/fixtures/", import.meta.url);
+  const [ca, cert, key] = await Promise.all(
+    ["ca.pem", "server.pem", "server.key"].map((f) => Deno.readTextFile(new URL(f, fixtures))),
+  );
+  const b = await recorder(tcpTransport, { tls: { cert, key } });
+  const a = await recorder(tcpTransport);
+  try {
+    const link = await a.hub.connect(b.hub.location, { timeout: LIMIT, caCerts: [ca] });
+    link.send(enc.encode("over tls"));
+    await b.until("tls", () => b.received.get(a.id)?.[0] === "over tls");
+    // Plain TCP to a TLS listener fails cleanly.
+    const c = await recorder(tcpTransport);
+    try {
+      await assert.rejects(c.hub.connect(b.hub.location, { timeout: 2000 }));
+    } finally {
+      await c.hub.close();
+    }
+  } finally {
+    await a.hub.close();
+    await b.hub.close();
+  }
+});
+
+Deno.test("hub (sim): a message over maxMessageSize is refused by send; the link stays up", async () => {
+  const net = new SimulatedNetwork();
+  const a = await recorder(net.transport(), { maxMessageSize: 100_000 });
+  const b = await recorder(net.transport(), { maxMessageSize: 100_000 });
+  try {
+    const link = await a.hub.connect(b.hub.location, { timeout: LIMIT });
+    assert.throws(() => link.send(new Uint8Array(100_001)), MessageTooLarge);
+    assert.throws(() => link.send(new Uint8Array(0)), RangeError);
+    link.send(enc.encode("fine"));
+    await b.until("fine", () => b.received.get(a.id)?.[0] === "fine");
+    assert.ok(link.online);
+  } finally {
+    await a.hub.close();
+    await b.hub.close();
+  }
+});
+
+Deno.test("hub (sim): a connect aborted while the peer is cut off rejects PeerUnreachable", async () => {
+  const net = new SimulatedNetwork();
+  const a = await recorder(net.transport());
+  const b = await recorder(net.transport());
+  try {
+    net.partition(a.hub.location, b.hub.location);
+    const controller = new AbortController();
+    const connecting = a.hub.connect(b.hub.location, { signal: controller.signal });
+    controller.abort();
+    await assert.rejects(connecting, PeerUnreachable);
+    net.heal();
+    const link = await a.hub.connect(b.hub.location, { timeout: LIMIT });
+    assert.ok(link.online);
+  } finally {
+    await a.hub.close();
+    await b.hub.close();
+  }
+});
+
+Deno.test("hub (sim): past MAX_HANDSHAKING silent connections, newcomers are turned away until they go", async () => {
+  const net = new SimulatedNetwork();
+  const b = await recorder(net.transport(), { handshakeTimeout: 200 });
+  const attacker = net.transport();
+  const good = await recorder(net.transport());
+  const raw = [];
+  try {
+    for (let i = 0; i < MAX_HANDSHAKING; i++) raw.push(await attacker.dial({ ...b.hub.location }));
+    const extra = await attacker.dial({ ...b.hub.location });
+    raw.push(extra);
+    // The hub closes the one over the cap without waiting for its deadline.
+    assert.equal(await extra.read(new Uint8Array(8)).catch(() => null), null);
+    // The silent ones hit their deadline and are closed by the hub.
+    await Promise.all(raw.map((c) => c.read(new Uint8Array(8)).catch(() => null)));
+    const link = await good.hub.connect(b.hub.location, { timeout: LIMIT });
+    assert.ok(link.online);
+  } finally {
+    for (const c of raw) c.close();
+    await b.hub.close();
+    await good.hub.close();
   }
 });
