@@ -24,7 +24,9 @@ for (const [file, what, run] of examples) {
   console.log(`\n=== examples/${file}: ${what} ===\n`);
   await run();
 }
-console.log("\n=== examples/remote_server.ts + remote_client.ts: two processes, one remote task ===\n");
+console.log(
+  "\n=== examples/remote_server.ts + remote_client.ts: two processes, one remote task ===\n",
+);
 await twoProcesses();
 console.log("\nEach example also runs alone: npx deno run examples/<name>.ts");
 

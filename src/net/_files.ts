@@ -170,7 +170,9 @@ export class FileReceiver {
       at += c.length;
     }
     this.#chunks = [];
-    if (await sha256Hex(all) !== this.#hash) throw new Error("file content does not match its SHA-256");
+    if (await sha256Hex(all) !== this.#hash) {
+      throw new Error("file content does not match its SHA-256");
+    }
     await Deno.rename(this.#part, this.#target);
     if (this.#mode !== null) await Deno.chmod(this.#target, this.#mode & 0o777).catch(() => {});
     if (this.#mtime !== null) {

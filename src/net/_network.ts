@@ -15,7 +15,7 @@ import {
   MonitorStatus,
   type MonitorStatusType,
   park,
-  Scheduler as CoreScheduler,
+  type Scheduler as CoreScheduler,
   schedulerInternals,
   type Subscriber,
   Task,
@@ -23,8 +23,8 @@ import {
   type TaskFunction,
   taskInternals,
   TIMEOUT_REJECTS,
-  type WaitOptions,
   waitError,
+  type WaitOptions,
   WaitQueue,
 } from "../core/_internal.ts";
 import { Codec, type CodecContext } from "./codec.ts";
@@ -40,6 +40,9 @@ import type { Transport } from "./transport.ts";
 import { FileReceiver, sendFile, type SendFileOptions } from "./_files.ts";
 
 const logger = getLogger(["denocos", "net"]);
+
+/** How many ended tasks stay answerable for `finish` and `monitor`. */
+const HANDED_OUT = 10_000;
 
 /** How many hops a message forwarded between channels may make. */
 export const MAX_HOPS = 16;
@@ -141,6 +144,11 @@ export class Network implements RemoteOps {
     const ref = map.get(key) as WeakRef<object> | undefined;
     if (ref !== undefined && ref.deref() === undefined) map.delete(key);
   });
+  /**
+   * Local tasks handed out to peers, kept (the latest 10,000) after they end
+   * so that a peer's late `finish` or `monitor` still gets the result.
+   */
+  #handedOut = new Map<number, Task>();
   /** Local channels handed out in messages (found by name when peers use them). */
   #exported = new Map<string, Channel>();
   #services = new Map<string, TaskFunction>();
@@ -256,7 +264,11 @@ export class Network implements RemoteOps {
   /** Closes the link to the peer at `location` (or with that id). */
   async closePeer(location: Location | string): Promise<boolean> {
     for (const p of this.#peers.values()) {
-      if (typeof location === "string" ? p.info.id === location : sameLocation(p.info.location, location)) {
+      if (
+        typeof location === "string"
+          ? p.info.id === location
+          : sameLocation(p.info.location, location)
+      ) {
         await p.link.close();
         return true;
       }
@@ -329,7 +341,11 @@ export class Network implements RemoteOps {
   }
 
   /** Deletes a file sent earlier; resolves whether it was there. */
-  deleteFile(location: Location, name: string, options?: { dir?: string; timeout?: number }) {
+  deleteFile(
+    location: Location,
+    name: string,
+    options?: { dir?: string; timeout?: number },
+  ): Promise<boolean> {
     const peer = this.#peerAt(location);
     if (peer === undefined) {
       return Promise.reject(
@@ -645,7 +661,19 @@ export class Network implements RemoteOps {
 
   #encodeTask(v: Task | RemoteTask) {
     if (v instanceof RemoteTask) {
-      return { peer: v.peer, incarnation: v.incarnation, id: v.id, name: v.name, location: v.location };
+      return {
+        peer: v.peer,
+        incarnation: v.incarnation,
+        id: v.id,
+        name: v.name,
+        location: v.location,
+      };
+    }
+    if (v.scheduler === this.scheduler && !this.#handedOut.has(v.id)) {
+      this.#handedOut.set(v.id, v);
+      if (this.#handedOut.size > HANDED_OUT) {
+        this.#handedOut.delete(this.#handedOut.keys().next().value!);
+      }
     }
     return {
       peer: this.id,
@@ -656,7 +684,9 @@ export class Network implements RemoteOps {
     };
   }
 
-  #decodeTask(r: { peer: string; incarnation: number; id: number; name: string; location: Location }) {
+  #decodeTask(
+    r: { peer: string; incarnation: number; id: number; name: string; location: Location },
+  ) {
     if (r.peer === this.id) {
       const local = r.incarnation === this.scheduler.incarnation
         ? this.scheduler.task(r.id)
@@ -699,8 +729,10 @@ export class Network implements RemoteOps {
     return coreChannel(this.scheduler, name);
   }
 
+  /** A task of ours, live or recently ended and known to peers. */
   #localTask(id: number, incarnation: number): Task | undefined {
-    return incarnation === this.scheduler.incarnation ? this.scheduler.task(id) : undefined;
+    if (incarnation !== this.scheduler.incarnation) return undefined;
+    return this.scheduler.task(id) ?? this.#handedOut.get(id);
   }
 
   #notifyUnreachable(watcher: Task, t: RemoteTask): void {
@@ -977,7 +1009,10 @@ export class Network implements RemoteOps {
         const req = m[1] as number;
         const ch = this.#localChannel(m[2] as string);
         const sub = m[3];
-        if (!(sub instanceof RemoteTask || sub instanceof RemoteChannel || sub instanceof Task || sub instanceof Channel)) {
+        if (
+          !(sub instanceof RemoteTask || sub instanceof RemoteChannel || sub instanceof Task ||
+            sub instanceof Channel)
+        ) {
           this.#fail(peer, req, new TypeError("subscriber is not a task or channel reference"));
           return;
         }

@@ -94,7 +94,8 @@ export function malformed(m: unknown): string | undefined {
       return m.length === 3 && isId(m[1]) ? undefined : "bad reply";
     case LOCATE:
       return m.length === 4 && isId(m[1]) && (m[2] === KIND_TASK || m[2] === KIND_CHANNEL ||
-          m[2] === KIND_SERVICE) && isName(m[3])
+          m[2] === KIND_SERVICE) &&
+          isName(m[3])
         ? undefined
         : "bad LOCATE";
     case MONITOR:

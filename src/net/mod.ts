@@ -33,11 +33,21 @@ export {
   ProtocolError,
   RemoteError,
 } from "./errors.ts";
-export { registerMessageClass } from "./codec.ts";
-export type {
-  DialSpec,
-  ListenSpec,
-  Transport,
-  TransportConn,
-  TransportListener,
+export {
+  type ChannelRefRecord,
+  Codec,
+  type CodecContext,
+  type CodecLimits,
+  DEFAULT_CODEC_LIMITS,
+  type MessageClassHandlers,
+  registerMessageClass,
+  type TaskRefRecord,
+} from "./codec.ts";
+export {
+  type DialSpec,
+  type ListenSpec,
+  tcpTransport,
+  type Transport,
+  type TransportConn,
+  type TransportListener,
 } from "./transport.ts";

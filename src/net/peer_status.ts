@@ -44,7 +44,8 @@ export class PeerStatus {
 }
 
 function isLocation(v: unknown): v is { hostname: string; port: number } {
-  return typeof v === "object" && v !== null && typeof (v as { hostname?: unknown }).hostname === "string" &&
+  return typeof v === "object" && v !== null &&
+    typeof (v as { hostname?: unknown }).hostname === "string" &&
     Number.isInteger((v as { port?: unknown }).port);
 }
 

@@ -10,8 +10,8 @@ import type { Location } from "../core/_internal.ts";
 import { timeoutError, type WaitOptions } from "../core/_internal.ts";
 import {
   Scheduler as CoreScheduler,
-  type SchedulerOptions,
   schedulerInternals,
+  type SchedulerOptions,
 } from "../core/_internal.ts";
 import type { Channel } from "../core/_internal.ts";
 import type { Task, TaskFunction } from "../core/_internal.ts";
@@ -205,7 +205,12 @@ export class Scheduler extends CoreScheduler {
     name: string,
     options?: { location?: Location | null; timeout?: number },
   ): Promise<Channel | undefined> {
-    return this.#locate(op.KIND_CHANNEL, name, options, schedulerInternals.lookupChannel) as Promise<
+    return this.#locate(
+      op.KIND_CHANNEL,
+      name,
+      options,
+      schedulerInternals.lookupChannel,
+    ) as Promise<
       Channel | undefined
     >;
   }
@@ -248,7 +253,11 @@ export class Scheduler extends CoreScheduler {
   }
 
   /** Deletes a file sent earlier; resolves whether it was there. */
-  deleteFile(location: Location, name: string, options?: { dir?: string } & WaitOptions): Promise<boolean> {
+  deleteFile(
+    location: Location,
+    name: string,
+    options?: { dir?: string } & WaitOptions,
+  ): Promise<boolean> {
     return this.#network("deleteFile").deleteFile(location, name, options);
   }
 

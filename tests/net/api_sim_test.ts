@@ -118,7 +118,12 @@ Deno.test("remote monitor, finish, terminate and throw", async () => {
     await assert.rejects(s.finish({ timeout: 5000 }), TaskTerminated);
     const statuses = [await receiveMatching(task, isStatus), await receiveMatching(task, isStatus)];
     const by = Object.fromEntries(statuses.map((st) => [st.task.name, st]));
-    return [by.worker.type, by.worker.value, by.sleeper.type, by.sleeper.value instanceof TaskTerminated];
+    return [
+      by.worker.type,
+      by.worker.value,
+      by.sleeper.type,
+      by.sleeper.value instanceof TaskTerminated,
+    ];
   });
   assert.deepEqual(await watcher.finish(), ["finished", "caught", "terminated", true]);
   await worker.finish();

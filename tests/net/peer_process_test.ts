@@ -54,7 +54,8 @@ Deno.test("kill -9 of a peer mid-stream: its monitors hear 'unreachable'; the ot
     sinkB.send({ report: task });
     const report = await receiveMatching(
       task,
-      (m): m is { count: number; ordered: boolean } => typeof m === "object" && m !== null && "count" in m,
+      (m): m is { count: number; ordered: boolean } =>
+        typeof m === "object" && m !== null && "count" in m,
       30_000,
     );
     return { status, report };
@@ -69,7 +70,10 @@ Deno.test("kill -9 of a peer mid-stream: its monitors hear 'unreachable'; the ot
 Deno.test("a wrong secret and a foreign cluster are refused; the peer goes on serving", async () => {
   await using peer = await PeerProcess.start("0", "s3cret", "blue");
   await using wrong = await localPeer({ secret: "wrong", cluster: "blue" });
-  await assert.rejects(wrong.peer({ hostname: "127.0.0.1", port: peer.port }), AuthenticationFailed);
+  await assert.rejects(
+    wrong.peer({ hostname: "127.0.0.1", port: peer.port }),
+    AuthenticationFailed,
+  );
   await using foreign = await localPeer({ secret: "s3cret", cluster: "red" });
   await assert.rejects(
     foreign.peer({ hostname: "127.0.0.1", port: peer.port }),
@@ -82,10 +86,12 @@ Deno.test("a wrong secret and a foreign cluster are refused; the peer goes on se
 
 Deno.test("garbage bytes and an oversized frame close only that connection", async () => {
   await using peer = await PeerProcess.start();
-  for (const bytes of [
-    crypto.getRandomValues(new Uint8Array(4096)),
-    new Uint8Array([0x7f, 0xff, 0xff, 0xff, 0x10, 1, 2, 3]), // announces 2 GiB
-  ]) {
+  for (
+    const bytes of [
+      crypto.getRandomValues(new Uint8Array(4096)),
+      new Uint8Array([0x7f, 0xff, 0xff, 0xff, 0x10, 1, 2, 3]), // announces 2 GiB
+    ]
+  ) {
     const conn = await Deno.connect({ hostname: "127.0.0.1", port: peer.port });
     try {
       await conn.write(bytes).catch(() => 0);
