@@ -26,12 +26,18 @@
  * - **Fair sharing.** When several computations have CPU-bound jobs queued,
  *   the next free slot goes to the computation with the **fewest running
  *   CPU-bound jobs** over the whole snapshot (counting the ones placed in
- *   this round); a tie goes to the one whose oldest queued job came first.
+ *   this round); a tie goes to the one that has waited longest: first the
+ *   computations not yet served in this round, by the age of their oldest
+ *   queued job (`since`), then the one served least recently (round-robin).
  *   That computation's oldest queued job goes to its least-loaded eligible
  *   server. This is max–min fairness on running jobs, work-conserving (a
  *   lone computation gets every slot) and without preemption (a
  *   computation holding more than its share keeps its running jobs; it just
  *   gets no new slot until the others catch up).
+ * - **Cost.** `allocate` works on a summary of the queue (per computation:
+ *   how many jobs wait), so a call costs O(servers + grants × (computations
+ *   + servers)) however long the queue is: a scheduler can call it on every
+ *   job that ends. `placeJobs` is the same over a list of requests.
  *
  * @example
  * ```ts
@@ -241,14 +247,170 @@ export function pickServer(
 }
 
 /**
- * Places as many queued jobs as the snapshot allows, by the module's rules:
- * every async job at once (in queue order), then CPU-bound jobs one free
- * slot at a time to the computation with the fewest running CPU-bound jobs.
- * Returns the placements in the order they were decided; jobs not listed
- * stay queued. The input is not modified.
+ * What one computation has queued, for `allocate`.
  *
- * Throws `RangeError` for a malformed snapshot (a duplicate server id, a
+ * @example
+ * ```ts
+ * import type { Demand } from "@denocos/denocos/compute";
+ *
+ * const d: Demand = { computation: "comp-1", cpu: 40, async: 2, since: 17 };
+ * console.log(d.cpu);
+ * ```
+ */
+export interface Demand {
+  /** The computation's id (each at most once per call). */
+  readonly computation: string;
+  /** CPU-bound jobs queued (`run`). */
+  readonly cpu: number;
+  /** I/O-bound jobs queued (`runAsync`; default 0). */
+  readonly async?: number;
+  /**
+   * When its oldest queued CPU-bound job was queued, on any increasing
+   * scale (a sequence number): the older one wins a tie. Default: the
+   * demand's index in the array.
+   */
+  readonly since?: number;
+}
+
+/**
+ * A decision of `allocate`: the oldest queued job of `computation` of this
+ * kind (`async` or CPU-bound) goes to `server`.
+ *
+ * @example
+ * ```ts
+ * import type { Grant } from "@denocos/denocos/compute";
+ *
+ * const g: Grant = { computation: "comp-1", server: "127.0.0.1:9705/1", async: false };
+ * console.log(g.server);
+ * ```
+ */
+export interface Grant {
+  /** The computation whose job is placed. */
+  readonly computation: string;
+  /** The id of the server it goes to. */
+  readonly server: string;
+  /** Whether it is an async job. */
+  readonly async: boolean;
+}
+
+interface Want {
+  readonly computation: string;
+  cpu: number;
+  readonly since: number;
+  /** Grant number of its last CPU slot in this call, -1 before its first. */
+  lastServed: number;
+  /** No eligible server has a free slot: stays so for this call (slots only fill up). */
+  blocked: boolean;
+}
+
+/**
+ * Places as many queued jobs as the snapshot allows, by the module's rules,
+ * from a summary of the queue: every async job at once (each computation's
+ * in turn, in `demands` order), then CPU-bound jobs one free slot at a time
+ * to the computation with the fewest running CPU-bound jobs. Returns the
+ * grants in the order they were decided; the caller starts, for each, that
+ * computation's oldest queued job of that kind. The input is not modified.
+ *
+ * Throws `RangeError` for a malformed snapshot or demand (a duplicate id, a
  * count that is not an integer ≥ 0): that is the caller's bug, not load.
+ *
+ * @example
+ * ```ts
+ * import { allocate } from "@denocos/denocos/compute";
+ *
+ * const servers = [{ id: "s1", node: "n", capacity: 3, busy: 0, cpuJobs: 0 }];
+ * const grants = allocate(servers, [{ computation: "A", cpu: 100 }, { computation: "B", cpu: 1 }]);
+ * console.log(grants.map((g) => g.computation)); // ["A", "B", "A"]
+ * ```
+ *
+ * @param servers the snapshot
+ * @param demands what each computation has queued
+ * @returns where each placed job goes
+ */
+export function allocate(servers: readonly ServerLoad[], demands: readonly Demand[]): Grant[] {
+  const all = slots(servers);
+  const grants: Grant[] = [];
+  const running = new Map<string, number>();
+  for (const s of servers) {
+    if (s.running === undefined) continue;
+    for (const [c, n] of Object.entries(s.running)) {
+      running.set(c, (running.get(c) ?? 0) + count(n, `running[${c}]`, s.id));
+    }
+  }
+  const wants: Want[] = [];
+  const seen = new Set<string>();
+  for (let i = 0; i < demands.length; i++) {
+    const d = demands[i];
+    if (seen.has(d.computation)) {
+      throw new RangeError(`computation '${d.computation}' has two demands`);
+    }
+    seen.add(d.computation);
+    const cpu = count(d.cpu, "cpu", d.computation);
+    const async = count(d.async ?? 0, "async", d.computation);
+    for (let k = 0; k < async; k++) {
+      const s = best(all, d.computation, true);
+      if (s === null) break;
+      take(s, true);
+      grants.push({ computation: d.computation, server: s.load.id, async: true });
+    }
+    const since = d.since ?? i;
+    if (typeof since !== "number" || Number.isNaN(since)) {
+      throw new RangeError(`computation '${d.computation}': since must be a number`);
+    }
+    if (cpu > 0) {
+      wants.push({ computation: d.computation, cpu, since, lastServed: -1, blocked: false });
+    }
+  }
+  for (let n = grants.length;; n++) {
+    let chosen: Want | null = null;
+    let chosenSlot: Slot | null = null;
+    let chosenRunning = 0;
+    for (const w of wants) {
+      if (w.cpu === 0 || w.blocked) continue;
+      const s = best(all, w.computation, false);
+      if (s === null) {
+        w.blocked = true;
+        continue;
+      }
+      const r = running.get(w.computation) ?? 0;
+      if (
+        chosen === null || r < chosenRunning ||
+        (r === chosenRunning && waitedLonger(w, chosen))
+      ) {
+        chosen = w;
+        chosenSlot = s;
+        chosenRunning = r;
+      }
+    }
+    if (chosen === null || chosenSlot === null) return grants;
+    take(chosenSlot, false);
+    chosen.cpu--;
+    chosen.lastServed = n;
+    running.set(chosen.computation, chosenRunning + 1);
+    grants.push({ computation: chosen.computation, server: chosenSlot.load.id, async: false });
+  }
+}
+
+/** Whether `a` has waited longer than `b`: never served beats served, then age or recency. */
+function waitedLonger(a: Want, b: Want): boolean {
+  if (a.lastServed !== b.lastServed) {
+    if (a.lastServed === -1) return true;
+    if (b.lastServed === -1) return false;
+    return a.lastServed < b.lastServed;
+  }
+  return a.since < b.since;
+}
+
+/**
+ * Places as many queued jobs as the snapshot allows, by the module's rules,
+ * from the queue itself (oldest first): `allocate` over the queue's summary,
+ * with each grant given to that computation's oldest queued job of its
+ * kind. Returns the placements in the order they were decided; jobs not
+ * listed stay queued. The input is not modified. It reads the whole queue:
+ * a scheduler with long queues keeps per-computation counts and calls
+ * `allocate`.
+ *
+ * Throws `RangeError` for a malformed snapshot.
  *
  * @example
  * ```ts
@@ -267,64 +429,25 @@ export function placeJobs(
   servers: readonly ServerLoad[],
   queue: readonly JobRequest[],
 ): Placement[] {
-  const all = slots(servers);
-  const placed: Placement[] = [];
-  // Running CPU-bound jobs per computation, over the whole snapshot.
-  const running = new Map<string, number>();
-  for (const s of servers) {
-    if (s.running === undefined) continue;
-    for (const [c, n] of Object.entries(s.running)) {
-      running.set(c, (running.get(c) ?? 0) + count(n, `running[${c}]`, s.id));
-    }
-  }
-  // Oldest first per computation; a Map keeps first-request order for ties.
-  const pending = new Map<string, number[]>();
+  // Per computation, in first-appearance order: its queued CPU-bound and async jobs.
+  const lists = new Map<
+    string,
+    { cpu: number[]; async: number[]; nextCpu: number; nextAsync: number }
+  >();
   for (let i = 0; i < queue.length; i++) {
     const r = queue[i];
-    if (r.async === true) {
-      const s = best(all, r.computation, true);
-      if (s !== null) {
-        take(s, true);
-        placed.push({ request: i, server: s.load.id });
-      }
-      continue;
+    let l = lists.get(r.computation);
+    if (l === undefined) {
+      lists.set(r.computation, l = { cpu: [], async: [], nextCpu: 0, nextAsync: 0 });
     }
-    let list = pending.get(r.computation);
-    if (list === undefined) pending.set(r.computation, list = []);
-    list.push(i);
+    (r.async === true ? l.async : l.cpu).push(i);
   }
-  // Where each computation's next job would go; recomputed only for the
-  // computations that could still place (a full one stays full this round).
-  const heads = new Map<string, number>(); // computation -> next index into its list
-  for (const c of pending.keys()) heads.set(c, 0);
-  for (;;) {
-    let chosen: string | null = null;
-    let chosenSlot: Slot | null = null;
-    for (const [c, list] of pending) {
-      const h = heads.get(c)!;
-      if (h >= list.length) continue;
-      const s = best(all, c, false);
-      if (s === null) {
-        heads.set(c, list.length); // no slot for c now, and slots only fill up
-        continue;
-      }
-      if (chosen === null) {
-        chosen = c;
-        chosenSlot = s;
-        continue;
-      }
-      const rc = running.get(c) ?? 0;
-      const rb = running.get(chosen) ?? 0;
-      if (rc < rb || (rc === rb && list[h] < pending.get(chosen)![heads.get(chosen)!])) {
-        chosen = c;
-        chosenSlot = s;
-      }
-    }
-    if (chosen === null || chosenSlot === null) return placed;
-    const h = heads.get(chosen)!;
-    heads.set(chosen, h + 1);
-    take(chosenSlot, false);
-    running.set(chosen, (running.get(chosen) ?? 0) + 1);
-    placed.push({ request: pending.get(chosen)![h], server: chosenSlot.load.id });
+  const demands: Demand[] = [];
+  for (const [computation, l] of lists) {
+    demands.push({ computation, cpu: l.cpu.length, async: l.async.length, since: l.cpu[0] ?? 0 });
   }
+  return allocate(servers, demands).map((g) => {
+    const l = lists.get(g.computation)!;
+    return { request: g.async ? l.async[l.nextAsync++] : l.cpu[l.nextCpu++], server: g.server };
+  });
 }

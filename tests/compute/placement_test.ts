@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
 import {
+  allocate,
   type JobRequest,
   pickServer,
   placeJobs,
@@ -153,14 +154,71 @@ Deno.test("fair share: the computation with the fewest running jobs gets the nex
   assert.deepEqual(placed.map((p) => p.request), [3, 4, 0]);
 });
 
-Deno.test("fair share: ties go to the computation whose oldest queued job came first", () => {
+Deno.test("fair share: ties go to the oldest waiting computation, then round-robin", () => {
   const one = [server("a/1")];
   assert.deepEqual(placeJobs(one, jobs("B", "A")), [{ request: 0, server: "a/1" }]);
   assert.deepEqual(placeJobs(one, jobs("A", "B")), [{ request: 0, server: "a/1" }]);
-  // B(0) first; then A has fewer; then 1–1 and A's oldest queued (2) precedes B's (3).
+  // B(0) first (oldest); then A has fewer running; then 1–1: B was served longest ago.
   const three = [server("a/1", { capacity: 3 })];
-  assert.deepEqual(placeJobs(three, jobs("B", "A", "A", "B")).map((p) => p.request), [0, 1, 2]);
+  assert.deepEqual(placeJobs(three, jobs("B", "A", "A", "B")).map((p) => p.request), [0, 1, 3]);
   assert.deepEqual(placeJobs(three, jobs("B", "A", "B", "A")).map((p) => p.request), [0, 1, 2]);
+  // Equal running counts: the slots go round.
+  const six = [server("a/1", { capacity: 7 })];
+  const grants = allocate(six, [
+    { computation: "C", cpu: 9, since: 30 },
+    { computation: "A", cpu: 9, since: 10 },
+    { computation: "B", cpu: 9, since: 20 },
+  ]);
+  assert.deepEqual(grants.map((g) => g.computation), ["A", "B", "C", "A", "B", "C", "A"]);
+});
+
+Deno.test("allocate: works from per-computation counts, whatever the queue's length", () => {
+  const servers = [
+    server("a/1", { cpuJobs: 1, busy: 1, running: { A: 1 } }),
+    server("a/2"),
+    server("b/1"),
+  ];
+  const grants = allocate(servers, [
+    { computation: "A", cpu: 1_000_000, async: 2 },
+    { computation: "B", cpu: 1_000_000 },
+  ]);
+  assert.deepEqual(grants, [
+    // Async jobs follow node occupancy first: node b is idle, node a half full.
+    { computation: "A", server: "b/1", async: true },
+    { computation: "A", server: "b/1", async: true },
+    { computation: "B", server: "b/1", async: false },
+    { computation: "A", server: "a/2", async: false },
+  ]);
+  // Without a `since`, array order breaks the first tie.
+  assert.deepEqual(
+    allocate([server("a/1")], [{ computation: "Y", cpu: 1 }, { computation: "X", cpu: 1 }]),
+    [
+      { computation: "Y", server: "a/1", async: false },
+    ],
+  );
+  assert.deepEqual(allocate([server("a/1")], []), []);
+  assert.deepEqual(allocate([], [{ computation: "X", cpu: 3, async: 3 }]), []);
+});
+
+Deno.test("allocate: malformed demands are the caller's bug (RangeError)", () => {
+  const s = [server("a/1")];
+  assert.throws(
+    () => allocate(s, [{ computation: "A", cpu: 1 }, { computation: "A", cpu: 2 }]),
+    RangeError,
+  );
+  assert.throws(() => allocate(s, [{ computation: "A", cpu: -1 }]), RangeError);
+  assert.throws(() => allocate(s, [{ computation: "A", cpu: 1, async: 0.5 }]), RangeError);
+  assert.throws(() => allocate(s, [{ computation: "A", cpu: 1, since: NaN }]), RangeError);
+});
+
+Deno.test("allocate: 10,000 calls over a 10,000-job backlog stay cheap", () => {
+  // A scheduler calls allocate on every job end; its cost must not grow with the backlog.
+  const servers = [server("n/1"), server("n/2", { cpuJobs: 1, busy: 1, running: { A: 1 } })];
+  let placed = 0;
+  for (let left = 10_000; left > 0; left--) {
+    placed += allocate(servers, [{ computation: "A", cpu: left }]).length;
+  }
+  assert.equal(placed, 10_000);
 });
 
 Deno.test("fair share: slots are split evenly between computations with enough jobs", () => {
