@@ -30,8 +30,10 @@
  * `new Worker(new URL("./w.ts", import.meta.url))` or a data file read at
  * run time: name those in `include`.
  *
- * **What does not travel.** Bare and remote specifiers (`npm:`, `jsr:`,
- * `https:`, `node:`, package names, import-map entries) and absolute ones
+ * **What does not travel.** `node:` built-ins and `data:` modules need
+ * nothing shipped: every node resolves them offline. Bare and remote
+ * specifiers (`npm:`, `jsr:`, `https:`, package names, import-map entries)
+ * and absolute ones
  * (`/x.ts`, `file:///x.ts`): a node gets no network by default and the
  * layout must be relocatable, so they fail the bundle with one
  * `BundleError` listing every one of them and the file importing it. The
@@ -67,6 +69,8 @@ import {
 
 /** Extensions whose files are lexed for imports; every other file travels as bytes. */
 const LEXED = new Set([".js", ".mjs", ".cjs", ".jsx", ".ts", ".mts", ".cts", ".tsx"]);
+/** Specifiers every node resolves without files or network: Node built-ins, inline modules. */
+const BUILT_IN = /^(node|data):/;
 /** How much of a non-literal dynamic import's expression `unresolved` keeps. */
 const MAX_EXPRESSION = 200;
 
@@ -217,7 +221,7 @@ export class CodeBundle {
           }
         } else if (s.startsWith("/") || s.toLowerCase().startsWith("file:")) {
           absolute.push(`${JSON.stringify(s)} in ${abs}`);
-        } else if (options?.external?.(s) !== true) {
+        } else if (!BUILT_IN.test(s) && options?.external?.(s) !== true) {
           external.push(`${JSON.stringify(s)} in ${abs}`);
         }
       }

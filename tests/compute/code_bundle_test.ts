@@ -171,7 +171,7 @@ Deno.test("bundle: JSX the lexer cannot read falls back to deno info, or fails w
   });
 });
 
-Deno.test("bundle: bare and remote imports fail the bundle, all of them listed; type-only and external ones do not", async () => {
+Deno.test("bundle: bare and remote imports fail the bundle, all of them listed; type-only, node:, data: and external ones do not", async () => {
   await withTree({
     "main.ts": [
       `import type { Task } from "@denocos/denocos";`,
@@ -180,6 +180,7 @@ Deno.test("bundle: bare and remote imports fail the bundle, all of them listed; 
       `import chalk from "npm:chalk@5";`,
       `import { x } from "https://example.com/x.ts";`,
       `import fs from "node:fs";`,
+      `import inline from "data:text/javascript,export default 1";`,
       `import "./more.ts";`,
     ].join("\n"),
     "more.ts": `export const lazy = () => import("lodash");`,
@@ -190,16 +191,14 @@ Deno.test("bundle: bare and remote imports fail the bundle, all of them listed; 
       `"jsr:@denocos/denocos"`,
       `"npm:chalk@5"`,
       `"https://example.com/x.ts"`,
-      `"node:fs"`,
       `"lodash" in ${dir}/more.ts`,
     );
     const e = await CodeBundle.create(`${dir}/main.ts`).catch((e) => e as BundleError);
-    assert.equal((e as BundleError).details.length, 5);
+    assert.equal((e as BundleError).details.length, 4, "node: and data: need no shipping");
     const provided = new Set([
       "jsr:@denocos/denocos",
       "npm:chalk@5",
       "https://example.com/x.ts",
-      "node:fs",
       "lodash",
     ]);
     const b = await CodeBundle.create(`${dir}/main.ts`, { external: (s) => provided.has(s) });
