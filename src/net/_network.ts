@@ -696,7 +696,8 @@ export class Network implements RemoteOps {
     const key = `${r.peer}:${r.incarnation}:${r.id}`;
     const cached = this.#tasks.get(key)?.deref();
     if (cached !== undefined) return cached;
-    const t = new RemoteTask(this, r.peer, r.incarnation, r.id, r.name, r.location);
+    const location = Object.freeze({ hostname: r.location.hostname, port: r.location.port });
+    const t = new RemoteTask(this, r.peer, r.incarnation, r.id, r.name, location);
     if (r.peer === this.id) t.markEnded(); // ours, but gone (or an old incarnation)
     this.#tasks.set(key, new WeakRef(t));
     this.#forget.register(t, [this.#tasks, key]);
@@ -717,7 +718,8 @@ export class Network implements RemoteOps {
     const key = `${r.peer}:${r.name}`;
     const cached = this.#channels.get(key)?.deref();
     if (cached !== undefined) return cached;
-    const c = new RemoteChannel(this, r.peer, r.name, r.location);
+    const location = Object.freeze({ hostname: r.location.hostname, port: r.location.port });
+    const c = new RemoteChannel(this, r.peer, r.name, location);
     this.#channels.set(key, new WeakRef(c));
     this.#forget.register(c, [this.#channels, key]);
     return c;

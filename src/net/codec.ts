@@ -126,7 +126,8 @@ export interface ChannelRefRecord {
  * the API layer supplies it. `isTask` / `isChannel` are asked about class
  * instances only (never about arrays, plain objects or the built-in types),
  * `decodeTask` / `decodeChannel` receive records whose field types the codec
- * has checked.
+ * has checked. The records are reused from one reference to the next:
+ * copy what you keep (the `location` object too).
  *
  * @example
  * ```ts
@@ -136,9 +137,9 @@ export interface ChannelRefRecord {
  *   isTask: () => false,
  *   isChannel: () => false,
  *   encodeTask: () => { throw new TypeError("no tasks here"); },
- *   decodeTask: (r) => r,
+ *   decodeTask: (r) => ({ ...r }),
  *   encodeChannel: () => { throw new TypeError("no channels here"); },
- *   decodeChannel: (r) => r,
+ *   decodeChannel: (r) => ({ ...r }),
  * };
  * const codec = new Codec(noRefs);
  * console.log(codec.decode(codec.encode({ hello: "world" }))); // { hello: "world" }
@@ -273,24 +274,44 @@ function context(): CodecContext {
   return decoding;
 }
 
+// One record of each kind, refilled for every reference decoded: a reference
+// costs no allocation here (decoding refs is on the hot path of every send
+// that carries a reply-to task). The context copies what it keeps.
+const taskScratch: TaskRefRecord = {
+  peer: "",
+  incarnation: 0,
+  id: 0,
+  name: "",
+  location: { hostname: "", port: 0 },
+};
+const channelScratch: ChannelRefRecord = {
+  peer: "",
+  name: "",
+  location: { hostname: "", port: 0 },
+};
+
 function checkTaskRecord(p: unknown[]): TaskRefRecord {
   if (!isTaskRecord(p)) throw new ProtocolError("codec: malformed task reference");
-  return {
-    peer: p[0] as string,
-    incarnation: p[1] as number,
-    id: p[2] as number,
-    name: p[3] as string,
-    location: { hostname: p[4] as string, port: p[5] as number },
-  };
+  const r = taskScratch;
+  r.peer = p[0] as string;
+  r.incarnation = p[1] as number;
+  r.id = p[2] as number;
+  r.name = p[3] as string;
+  const loc = r.location as { hostname: string; port: number };
+  loc.hostname = p[4] as string;
+  loc.port = p[5] as number;
+  return r;
 }
 
 function checkChannelRecord(p: unknown[]): ChannelRefRecord {
   if (!isChannelRecord(p)) throw new ProtocolError("codec: malformed channel reference");
-  return {
-    peer: p[0] as string,
-    name: p[1] as string,
-    location: { hostname: p[2] as string, port: p[3] as number },
-  };
+  const r = channelScratch;
+  r.peer = p[0] as string;
+  r.name = p[1] as string;
+  const loc = r.location as { hostname: string; port: number };
+  loc.hostname = p[2] as string;
+  loc.port = p[3] as number;
+  return r;
 }
 
 const MONITOR_TYPES: ReadonlySet<unknown> = new Set<MonitorStatusType>([

@@ -185,7 +185,7 @@ Deno.test("codec: task and channel references go through the context", () => {
   assert.equal(context.decoded, 2);
   let seen: unknown;
   const spy = fakeContext();
-  spy.decodeTask = (r) => seen = r;
+  spy.decodeTask = (r) => seen = { ...r, location: { ...r.location } };
   const d = new Codec(spy);
   d.decode(d.encode(new FakeTask(9)));
   assert.deepEqual(seen, {
