@@ -142,6 +142,18 @@ export const KNOWN_ERRORS: ReadonlyMap<string, abstract new (...args: never[]) =
   ["PeerLost", PeerLost],
   ["RemoteError", RemoteError],
   ["ProtocolError", ProtocolError],
+  // The language's own, as structuredClone carries them.
+  ["Error", Error],
+  ["TypeError", TypeError],
+  ["RangeError", RangeError],
+  ["SyntaxError", SyntaxError],
+  ["ReferenceError", ReferenceError],
+  ["EvalError", EvalError],
+  ["URIError", URIError],
+  // Deno's I/O and permission errors, so `instanceof Deno.errors.NotCapable` works across peers.
+  ...Object.entries(Deno.errors).map(([name, Class]) =>
+    [`Deno.errors.${name}`, Class as abstract new (...args: never[]) => Error] as const
+  ),
 ]);
 /** The key of each known error class, by prototype. */
 export const ERROR_KEYS: ReadonlyMap<object, string> = new Map(

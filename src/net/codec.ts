@@ -17,6 +17,7 @@
  * | a task or a channel (`CodecContext.isTask` / `isChannel`) | what `decodeTask` / `decodeChannel` returns |
  * | core `MonitorStatus` | `MonitorStatus` (its `task` a reference) |
  * | a denocos error (core, I/O and network error classes) | its class, with message, stack and fields |
+ * | `Error`, `TypeError`, `RangeError`, … and `Deno.errors.*` | the same class, with message and stack |
  * | any other `Error` | `RemoteError` with the original `name`, `message` and `remoteStack` |
  * | an instance of a class given to {@linkcode registerMessageClass} | what its `decode` returns |
  *

@@ -227,7 +227,7 @@ Deno.test("codec: a MonitorStatus whose value cannot travel still arrives, with 
   const status = new MonitorStatus(new FakeTask(3) as never, "finished", { cb: () => 1 });
   const back = roundTrip(status);
   assert.equal(back.type, "finished");
-  assert.ok(back.value instanceof RemoteError);
+  assert.ok(back.value instanceof TypeError);
   assert.equal(back.value.name, "TypeError");
   assert.match(back.value.message, /value\.cb/);
 });
@@ -244,9 +244,23 @@ Deno.test("codec: denocos errors come back as their class with message, stack an
   assert.ok(roundTrip(new ChannelClosed("c")) instanceof ChannelClosed);
   const lost = roundTrip(new PeerLost("gone", { cause: new RangeError("why") }));
   assert.ok(lost instanceof PeerLost);
-  assert.ok(lost.cause instanceof RemoteError);
-  assert.equal((lost.cause as RemoteError).name, "RangeError");
+  assert.ok(lost.cause instanceof RangeError);
+  assert.equal((lost.cause as RangeError).message, "why");
   assert.ok(roundTrip(new ProtocolError("bad")) instanceof ProtocolError);
+});
+
+Deno.test("codec: the language's and Deno's errors come back as their class", () => {
+  for (
+    const e of [new TypeError("t"), new RangeError("r"), new Error("plain"), new SyntaxError("s")]
+  ) {
+    const back = roundTrip(e);
+    assert.equal(Object.getPrototypeOf(back), Object.getPrototypeOf(e));
+    assert.equal(back.message, e.message);
+    assert.equal(back.stack, e.stack);
+  }
+  const denied = roundTrip(new Deno.errors.NotCapable("Requires read access"));
+  assert.ok(denied instanceof Deno.errors.NotCapable);
+  assert.equal(denied.message, "Requires read access");
 });
 
 Deno.test("codec: other errors come back as RemoteError with name, message, remoteStack", () => {
@@ -257,7 +271,7 @@ Deno.test("codec: other errors come back as RemoteError with name, message, remo
       this.name = "Oops";
     }
   }
-  for (const e of [new TypeError("t"), new Oops("o"), new Error("plain")]) {
+  for (const e of [new Oops("o")]) {
     const back = roundTrip(e);
     assert.ok(back instanceof RemoteError);
     assert.ok(back instanceof Error);
@@ -268,10 +282,10 @@ Deno.test("codec: other errors come back as RemoteError with name, message, remo
   }
   assert.equal((roundTrip(new Oops("o")) as unknown as { code: number }).code, 42);
   // A RemoteError forwarded again keeps what it carried.
-  const twice = roundTrip(roundTrip(new TypeError("t")));
+  const twice = roundTrip(roundTrip(new Oops("t")));
   assert.ok(twice instanceof RemoteError);
-  assert.equal(twice.name, "TypeError");
-  assert.match(twice.remoteStack, /TypeError: t/);
+  assert.equal(twice.name, "Oops");
+  assert.match(twice.remoteStack, /Oops: t/);
 });
 
 Deno.test("codec: error fields that cannot travel are left out, methods are not shadowed", () => {
@@ -328,7 +342,7 @@ Deno.test("codec: objects of every map header size", () => {
 
 Deno.test("codec: an error whose cause cannot travel arrives without it", () => {
   const back = roundTrip(new Error("outer", { cause: () => 1 }));
-  assert.ok(back instanceof RemoteError);
+  assert.ok(back instanceof Error);
   assert.equal(back.message, "outer");
   assert.equal("cause" in back, false);
 });
