@@ -1,0 +1,322 @@
+/**
+ * `Computation`: the client side of distributed computing (pycos's
+ * dispycos client). A module of job functions is shipped to compute nodes
+ * (`denocos node`), each node starts sandboxed servers for it, and `run`
+ * starts an export of the module as a job on the least loaded server.
+ *
+ * @module
+ */
+import { getLogger } from "@logtape/logtape";
+import { type Location, MonitorStatus, type Task } from "../core/_internal.ts";
+import type { RemoteTask } from "../net/remote_task.ts";
+import { Scheduler } from "../net/scheduler.ts";
+import { Service } from "../net/service.ts";
+import type { PeerInfo } from "../net/peer_info.ts";
+import { PeerStatus } from "../net/peer_status.ts";
+import { CodeBundle } from "./_code_bundle.ts";
+import type { PermissionSet } from "./_permissions.ts";
+import { NODE_SERVICES, type NodeInfo } from "./node.ts";
+import { pickServer, type ServerLoad } from "./placement.ts";
+import { StatusMessage, type StatusType } from "./status_message.ts";
+import "./_wire.ts";
+
+const logger = getLogger(["denocos", "compute"]);
+
+/**
+ * Options for `new Computation`.
+ *
+ * @example
+ * ```ts
+ * import type { ComputationOptions } from "@denocos/denocos/compute";
+ *
+ * const options: ComputationOptions = {
+ *   module: new URL("./job.ts", import.meta.url),
+ *   nodes: [{ hostname: "127.0.0.1", port: 9706 }],
+ * };
+ * console.log(options.nodes?.length);
+ * ```
+ */
+export interface ComputationOptions {
+  /** The module whose exports jobs run (it and its relative imports are shipped). */
+  module: URL | string;
+  /** What jobs may do (Deno permissions), intersected with what each node allows; none by default. */
+  permissions?: PermissionSet;
+  /** A task that receives `StatusMessage`s, every job's `MonitorStatus` and `NodeAvailability` pulses. */
+  status?: Task;
+  /** Nodes to use (besides any that `scheduler`'s peers already are). */
+  nodes?: Location[];
+  /** The local scheduler the client's tasks live on (default `Scheduler.default()`). */
+  scheduler?: Scheduler;
+  /** An export run once per server before any job; its result is `task.setup` in jobs. */
+  serverSetup?: string;
+  /** Arguments for `serverSetup`. */
+  setupArgs?: unknown[];
+  /** How often nodes report their availability, in ms (default 1,000). */
+  pulseInterval?: number;
+}
+
+/** One server as the computation tracks it. */
+interface ServerState {
+  id: string;
+  index: string;
+  node: PeerInfo;
+  busy: number;
+}
+
+/** One node as the computation tracks it. */
+interface NodeState {
+  peer: PeerInfo;
+  run: Service;
+  info: NodeInfo;
+}
+
+let computations = 0;
+
+/**
+ * A computation: code shipped to compute nodes, and jobs run there.
+ *
+ * @example
+ * ```ts ignore
+ * import { Computation } from "@denocos/denocos/compute";
+ *
+ * const comp = new Computation({
+ *   module: new URL("./job.ts", import.meta.url),
+ *   nodes: [{ hostname: "127.0.0.1", port: 9706 }],
+ * });
+ * await comp.schedule();
+ * const job = await comp.run("compute", 42); // a RemoteTask
+ * console.log(await job.finish()); // 42
+ * await comp.close();
+ * ```
+ */
+export class Computation implements AsyncDisposable {
+  /** The computation's id, unique among this client's computations. */
+  readonly id: string;
+  readonly #options: ComputationOptions;
+  readonly #scheduler: Scheduler;
+  readonly #nodes = new Map<string, NodeState>();
+  readonly #servers = new Map<string, ServerState>();
+  #bundle: CodeBundle | null = null;
+  #watcher: Task | null = null;
+  #closed = false;
+
+  /**
+   * Creates a `Computation`; nothing is shipped before `schedule`.
+   *
+   * @param options the module, permissions, status task and nodes
+   */
+  constructor(options: ComputationOptions) {
+    if (options === null || typeof options !== "object" || options.module === undefined) {
+      throw new TypeError("Computation: 'module' is required");
+    }
+    this.#options = options;
+    this.#scheduler = options.scheduler ?? Scheduler.default();
+    this.id = `c${++computations}-${crypto.randomUUID().slice(0, 8)}`;
+  }
+
+  /**
+   * Ships the code to the nodes and starts servers there; resolves once
+   * every reachable node has its servers. Starts listening (port 0) if the
+   * scheduler is not a peer yet.
+   */
+  async schedule(options?: { timeout?: number }): Promise<void> {
+    if (this.#bundle !== null) throw new Error("schedule: already scheduled");
+    const s = this.#scheduler;
+    if (!s.networked) await s.listen({ port: 0 });
+    this.#bundle = await CodeBundle.create(this.#options.module);
+    this.#watcher = s.spawn(async function computationWatcher(task: Task, comp: Computation) {
+      task.setDaemon();
+      for (;;) comp.#observe(await task.receive());
+    }, this);
+    s.peerStatus(this.#watcher);
+    const peers: PeerInfo[] = [];
+    for (const loc of this.#options.nodes ?? []) {
+      peers.push(
+        await s.peer({ hostname: loc.hostname, port: loc.port, timeout: options?.timeout }),
+      );
+    }
+    if (peers.length === 0) peers.push(...s.peers());
+    await Promise.all(peers.map((p) => this.#initNode(p, options?.timeout)));
+    if (this.#servers.size === 0) throw new Error("schedule: no compute node offered a server");
+  }
+
+  /** The nodes in use. */
+  nodes(): Location[] {
+    return [...this.#nodes.values()].map((n) => n.peer.location);
+  }
+
+  /** The servers in use: `{ id, node, busy }`. */
+  servers(): { id: string; node: Location; busy: number }[] {
+    return [...this.#servers.values()].map((s) => ({
+      id: s.id,
+      node: s.node.location,
+      busy: s.busy,
+    }));
+  }
+
+  /**
+   * Runs export `exportName` of the module with `args` on the least loaded
+   * server and resolves its `RemoteTask` (`finish()` it for the result).
+   */
+  run(exportName: string, ...args: unknown[]): Promise<RemoteTask> {
+    return this.#runOn(this.#pick(null), exportName, args);
+  }
+
+  /** Runs a job on a server of the node at `location` (or on the server with that id). */
+  runAt(location: Location | string, exportName: string, ...args: unknown[]): Promise<RemoteTask> {
+    return this.#runOn(this.#pick(location), exportName, args);
+  }
+
+  /** Like `run`, for an I/O-bound job: it takes no CPU slot from CPU-bound jobs. */
+  runAsync(exportName: string, ...args: unknown[]): Promise<RemoteTask> {
+    return this.#runOn(this.#pick(null, true), exportName, args);
+  }
+
+  /** Closes the servers on every node; running jobs are terminated there. */
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    await Promise.allSettled(
+      [...this.#nodes.values()].map(async (n) => {
+        const svc = await Service.locate(NODE_SERVICES.close, {
+          scheduler: this.#scheduler,
+          location: n.peer.location,
+        });
+        await (await svc?.run(this.id))?.finish({ timeout: 10_000 });
+        this.#status("NodeClosed", n.peer.location);
+      }),
+    );
+    this.#watcher?.terminate();
+    this.#nodes.clear();
+    this.#servers.clear();
+  }
+
+  /** `await using comp = new Computation(…)` closes it on scope exit. */
+  [Symbol.asyncDispose](): Promise<void> {
+    return this.close();
+  }
+
+  #pick(location: Location | string | null, isAsync = false): ServerState {
+    if (this.#closed) throw new Error("the computation is closed");
+    let candidates = [...this.#servers.values()];
+    if (typeof location === "string") candidates = candidates.filter((s) => s.id === location);
+    else if (location !== null) {
+      candidates = candidates.filter((s) =>
+        s.node.location.hostname === location.hostname && s.node.location.port === location.port
+      );
+    }
+    if (candidates.length === 0) throw new Error("no server available there");
+    const loads: ServerLoad[] = candidates.map((s) => ({
+      id: s.id,
+      node: s.node.id,
+      capacity: Number.MAX_SAFE_INTEGER, // servers queue their jobs: never refuse one
+      busy: s.busy,
+      cpuJobs: s.busy,
+    }));
+    const id = pickServer(loads, this.id, { async: isAsync });
+    return this.#servers.get(id ?? candidates[0].id)!;
+  }
+
+  async #runOn(server: ServerState, exportName: string, args: unknown[]): Promise<RemoteTask> {
+    if (typeof exportName !== "string" || exportName === "") {
+      throw new TypeError("run: the job is an export name of the computation's module");
+    }
+    const node = this.#nodes.get(server.node.id)!;
+    server.busy++;
+    let job: RemoteTask;
+    try {
+      job = await node.run.run(this.id, server.index, exportName, args) as RemoteTask;
+    } catch (e) {
+      server.busy--;
+      throw e;
+    }
+    jobServers.set(job, server);
+    this.#watcher!.monitor(job as unknown as Task);
+    this.#status("TaskStarted", server.node.location, { server: server.index, task: job });
+    return job;
+  }
+
+  #observe(m: unknown): void {
+    if (m instanceof PeerStatus) {
+      if (m.status === "offline" && this.#nodes.has(m.peer.id)) this.#abandon(m.peer);
+      return;
+    }
+    if (m instanceof MonitorStatus) {
+      const server = jobServers.get(m.task);
+      if (server !== undefined) {
+        server.busy--;
+        jobServers.delete(m.task);
+      }
+      if (m.type === "unreachable" && server !== undefined) {
+        this.#status("TaskAbandoned", server.node.location, { server: server.index, task: m.task });
+        this.#abandon(server.node);
+      }
+    }
+    this.#forward(m);
+  }
+
+  #abandon(peer: PeerInfo): void {
+    if (!this.#nodes.delete(peer.id)) return;
+    for (const [id, s] of this.#servers) {
+      if (s.node.id !== peer.id) continue;
+      this.#servers.delete(id);
+      this.#status("ServerAbandoned", peer.location, { server: s.index });
+    }
+    this.#status("NodeAbandoned", peer.location);
+  }
+
+  async #initNode(peer: PeerInfo, timeout: number | undefined): Promise<void> {
+    const s = this.#scheduler;
+    const call = async (name: string, ...args: unknown[]): Promise<unknown> => {
+      const svc = await Service.locate(name, { scheduler: s, location: peer.location, timeout });
+      if (svc === undefined) throw new Error(`${peer.name} is not a compute node`);
+      return await (await svc.run(...args)).finish({ timeout: timeout ?? 30_000 });
+    };
+    const run = await Service.locate(NODE_SERVICES.run, {
+      scheduler: s,
+      location: peer.location,
+      timeout,
+    });
+    if (run === undefined) return; // a peer, but not a node
+    this.#status("NodeDiscovered", peer.location, { info: peer.name });
+    const info = await call(NODE_SERVICES.info) as NodeInfo;
+    const bundle = this.#bundle!;
+    const missing = await call(NODE_SERVICES.prepare, this.id, bundle.manifest) as string[];
+    for (const sha of missing) await call(NODE_SERVICES.put, sha, await bundle.readSha(sha));
+    this.#nodes.set(peer.id, { peer, run, info });
+    this.#status("NodeInitialized", peer.location, { info });
+    const ids = await call(NODE_SERVICES.open, this.id, {
+      manifest: bundle.manifest,
+      permissions: this.#options.permissions ?? "none",
+      serverSetup: this.#options.serverSetup,
+      setupArgs: this.#options.setupArgs,
+      pulseInterval: this.#options.pulseInterval ?? 1000,
+    }, this.#watcher) as string[];
+    for (const index of ids) {
+      const id = `${peer.location.hostname}:${peer.location.port}/${index}`;
+      this.#servers.set(id, { id, index, node: peer, busy: 0 });
+      this.#status("ServerInitialized", peer.location, { server: index });
+    }
+    this.#forward(info.availability);
+  }
+
+  #status(
+    type: StatusType,
+    node: Location,
+    extra?: { server?: string; task?: unknown; info?: unknown },
+  ): void {
+    this.#forward(new StatusMessage(type, node, extra));
+  }
+
+  #forward(m: unknown): void {
+    const status = this.#options.status;
+    if (status === undefined) return;
+    try {
+      status.send(m);
+    } catch (e) {
+      logger.warn("status message dropped: {error}", { error: e });
+    }
+  }
+}
+
+const jobServers = new WeakMap<object, ServerState>();

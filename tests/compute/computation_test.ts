@@ -1,0 +1,95 @@
+/**
+ * A `Computation` against real `ComputeNode` servers (server processes with
+ * sandboxed Workers): jobs that return, throw, hang (terminated), talk by
+ * messages, try a permission they did not declare; status messages.
+ */
+import assert from "node:assert/strict";
+import { MonitorStatus, Scheduler, type Task, TaskTerminated } from "../../mod.ts";
+import { Computation, ComputeNode, StatusMessage } from "../../src/compute/mod.ts";
+import type { RemoteTask } from "../../src/net/mod.ts";
+
+const JOBS = new URL("./fixtures/comp_jobs.ts", import.meta.url);
+
+async function cluster(cpus = 2) {
+  const node = await ComputeNode.start({ hostname: "127.0.0.1", port: 0, cpus, secret: "s3cret" });
+  const client = new Scheduler();
+  await client.listen({ hostname: "127.0.0.1", port: 0, secret: "s3cret" });
+  return {
+    node,
+    client,
+    async [Symbol.asyncDispose]() {
+      await client.finish();
+      await node.close();
+    },
+  };
+}
+
+Deno.test("compute: jobs return, throw and are terminated; status messages tell", async () => {
+  await using c = await cluster();
+  const seen: unknown[] = [];
+  const status = c.client.spawn(async function status(task: Task) {
+    task.setDaemon();
+    for (;;) seen.push(await task.receive());
+  });
+  await using comp = new Computation({
+    module: JOBS,
+    scheduler: c.client,
+    status,
+    nodes: [c.node.location],
+  });
+  await comp.schedule({ timeout: 30_000 });
+  assert.equal(comp.servers().length, 2);
+  const jobs = await Promise.all([1, 2, 3, 4].map((n) => comp.run("double", n)));
+  assert.deepEqual(await Promise.all(jobs.map((j) => j.finish({ timeout: 30_000 }))), [2, 4, 6, 8]);
+  const bad = await comp.run("fail", "no luck");
+  await assert.rejects(
+    bad.finish({ timeout: 30_000 }),
+    (e: unknown) => e instanceof RangeError && e.message === "no luck",
+  );
+  const stuck = await comp.run("hang");
+  stuck.terminate();
+  await assert.rejects(stuck.finish({ timeout: 30_000 }), TaskTerminated);
+  const types = seen.filter((m): m is StatusMessage => m instanceof StatusMessage).map((m) =>
+    m.type
+  );
+  for (const t of ["NodeDiscovered", "NodeInitialized", "ServerInitialized", "TaskStarted"]) {
+    assert.ok(types.includes(t as StatusMessage["type"]), `${t} in ${types}`);
+  }
+  assert.ok(seen.some((m) => m instanceof MonitorStatus));
+});
+
+Deno.test("compute: a job and its client exchange messages", async () => {
+  await using c = await cluster(1);
+  await using comp = new Computation({
+    module: JOBS,
+    scheduler: c.client,
+    nodes: [c.node.location],
+  });
+  await comp.schedule({ timeout: 30_000 });
+  const talker = c.client.spawn(async (task: Task) => {
+    const job = await comp.run("chat", task);
+    const { hello } = await task.receive({ timeout: 30_000 }) as { hello: RemoteTask };
+    assert.equal(hello.id, job.id);
+    const answers = [];
+    for (const n of [1, 2, 3]) {
+      job.send(n);
+      answers.push(await task.receive({ timeout: 30_000 }));
+    }
+    job.send(0);
+    return [answers, await job.finish({ timeout: 30_000 })];
+  });
+  assert.deepEqual(await talker.finish(), [[2, 4, 6], "bye"]);
+});
+
+Deno.test("compute: a job without read permission is denied; the node serves the next job", async () => {
+  await using c = await cluster(1);
+  await using comp = new Computation({
+    module: JOBS,
+    scheduler: c.client,
+    nodes: [c.node.location],
+  });
+  await comp.schedule({ timeout: 30_000 });
+  const job = await comp.run("readFile", "/etc/hostname");
+  await assert.rejects(job.finish({ timeout: 30_000 }), Deno.errors.NotCapable);
+  assert.equal(await (await comp.run("double", 21)).finish({ timeout: 30_000 }), 42);
+});
