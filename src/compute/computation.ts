@@ -17,7 +17,7 @@ import { CodeBundle } from "./_code_bundle.ts";
 import type { PermissionSet } from "./_permissions.ts";
 import { NODE_SERVICES, type NodeInfo } from "./node.ts";
 import { pickServer, type ServerLoad } from "./placement.ts";
-import { StatusMessage, type StatusType } from "./status_message.ts";
+import { NodeAvailability, StatusMessage, type StatusType } from "./status_message.ts";
 import "./_wire.ts";
 
 const logger = getLogger(["denocos", "compute"]);
@@ -53,6 +53,25 @@ export interface ComputationOptions {
   setupArgs?: unknown[];
   /** How often nodes report their availability, in ms (default 1,000). */
   pulseInterval?: number;
+  /** A node silent (no pulse, no message) this long is abandoned, in ms (default 3,000). */
+  zombiePeriod?: number;
+  /**
+   * Start the jobs of an abandoned node again elsewhere (for jobs that are
+   * safe to run twice; default `false`). The new job is announced with
+   * `TaskStarted`; the old one's monitors heard `"unreachable"`.
+   */
+  resubmit?: boolean;
+  /** With `resubmit`, how many times one job may be started in all (default 3). */
+  maxAttempts?: number;
+}
+
+/** What it takes to start a job again. */
+interface JobRecord {
+  server: ServerState;
+  exportName: string;
+  args: unknown[];
+  attempts: number;
+  isAsync: boolean;
 }
 
 /** One server as the computation tracks it. */
@@ -68,6 +87,8 @@ interface NodeState {
   peer: PeerInfo;
   run: Service;
   info: NodeInfo;
+  /** When it last showed it is alive (a pulse or any status), `performance.now()`. */
+  seen: number;
 }
 
 let computations = 0;
@@ -96,8 +117,11 @@ export class Computation implements AsyncDisposable {
   readonly #scheduler: Scheduler;
   readonly #nodes = new Map<string, NodeState>();
   readonly #servers = new Map<string, ServerState>();
+  /** Running jobs by their reference's key. */
+  readonly #jobs = new Map<string, JobRecord>();
   #bundle: CodeBundle | null = null;
   #watcher: Task | null = null;
+  #zombieTimer: ReturnType<typeof setInterval> | undefined;
   #closed = false;
 
   /**
@@ -138,6 +162,16 @@ export class Computation implements AsyncDisposable {
     if (peers.length === 0) peers.push(...s.peers());
     await Promise.all(peers.map((p) => this.#initNode(p, options?.timeout)));
     if (this.#servers.size === 0) throw new Error("schedule: no compute node offered a server");
+    const zombie = this.#options.zombiePeriod ?? 3000;
+    this.#zombieTimer = setInterval(() => {
+      const now = performance.now();
+      for (const n of [...this.#nodes.values()]) {
+        if (now - n.seen > zombie) {
+          this.#abandon(n.peer);
+          s.closePeer(n.peer.location).catch(() => {});
+        }
+      }
+    }, Math.max(50, zombie / 4));
   }
 
   /** The nodes in use. */
@@ -159,17 +193,17 @@ export class Computation implements AsyncDisposable {
    * server and resolves its `RemoteTask` (`finish()` it for the result).
    */
   run(exportName: string, ...args: unknown[]): Promise<RemoteTask> {
-    return this.#runOn(this.#pick(null), exportName, args);
+    return this.#runOn(this.#pick(null), exportName, args, 1, false);
   }
 
   /** Runs a job on a server of the node at `location` (or on the server with that id). */
   runAt(location: Location | string, exportName: string, ...args: unknown[]): Promise<RemoteTask> {
-    return this.#runOn(this.#pick(location), exportName, args);
+    return this.#runOn(this.#pick(location), exportName, args, 1, false);
   }
 
   /** Like `run`, for an I/O-bound job: it takes no CPU slot from CPU-bound jobs. */
   runAsync(exportName: string, ...args: unknown[]): Promise<RemoteTask> {
-    return this.#runOn(this.#pick(null, true), exportName, args);
+    return this.#runOn(this.#pick(null, true), exportName, args, 1, true);
   }
 
   /** Closes the servers on every node; running jobs are terminated there. */
@@ -186,6 +220,7 @@ export class Computation implements AsyncDisposable {
         this.#status("NodeClosed", n.peer.location);
       }),
     );
+    clearInterval(this.#zombieTimer);
     this.#watcher?.terminate();
     this.#nodes.clear();
     this.#servers.clear();
@@ -217,7 +252,13 @@ export class Computation implements AsyncDisposable {
     return this.#servers.get(id ?? candidates[0].id)!;
   }
 
-  async #runOn(server: ServerState, exportName: string, args: unknown[]): Promise<RemoteTask> {
+  async #runOn(
+    server: ServerState,
+    exportName: string,
+    args: unknown[],
+    attempts: number,
+    isAsync: boolean,
+  ): Promise<RemoteTask> {
     if (typeof exportName !== "string" || exportName === "") {
       throw new TypeError("run: the job is an export name of the computation's module");
     }
@@ -230,7 +271,7 @@ export class Computation implements AsyncDisposable {
       server.busy--;
       throw e;
     }
-    jobServers.set(job, server);
+    this.#jobs.set(job.key, { server, exportName, args, attempts, isAsync });
     this.#watcher!.monitor(job as unknown as Task);
     this.#status("TaskStarted", server.node.location, { server: server.index, task: job });
     return job;
@@ -241,18 +282,43 @@ export class Computation implements AsyncDisposable {
       if (m.status === "offline" && this.#nodes.has(m.peer.id)) this.#abandon(m.peer);
       return;
     }
-    if (m instanceof MonitorStatus) {
-      const server = jobServers.get(m.task);
-      if (server !== undefined) {
-        server.busy--;
-        jobServers.delete(m.task);
+    if (m instanceof NodeAvailability) {
+      for (const n of this.#nodes.values()) {
+        const loc = n.peer.location;
+        if (loc.hostname === m.node.hostname && loc.port === m.node.port) n.seen = performance.now();
       }
-      if (m.type === "unreachable" && server !== undefined) {
+    }
+    if (m instanceof MonitorStatus) {
+      const key = (m.task as { key?: unknown }).key;
+      const job = typeof key === "string" ? this.#jobs.get(key) : undefined;
+      if (job !== undefined) {
+        job.server.busy--;
+        this.#jobs.delete(key as string);
+      }
+      if (m.type === "unreachable" && job !== undefined) {
+        const server = job.server;
         this.#status("TaskAbandoned", server.node.location, { server: server.index, task: m.task });
         this.#abandon(server.node);
+        this.#forward(m);
+        this.#resubmit(job);
+        return;
       }
     }
     this.#forward(m);
+  }
+
+  #resubmit(job: JobRecord): void {
+    if (this.#closed || !this.#options.resubmit) return;
+    if (job.attempts >= (this.#options.maxAttempts ?? 3) || this.#servers.size === 0) return;
+    let server: ServerState;
+    try {
+      server = this.#pick(null, job.isAsync);
+    } catch {
+      return;
+    }
+    this.#runOn(server, job.exportName, job.args, job.attempts + 1, job.isAsync).catch((e) =>
+      logger.warn("resubmitting {name} failed: {error}", { name: job.exportName, error: e })
+    );
   }
 
   #abandon(peer: PeerInfo): void {
@@ -283,7 +349,7 @@ export class Computation implements AsyncDisposable {
     const bundle = this.#bundle!;
     const missing = await call(NODE_SERVICES.prepare, this.id, bundle.manifest) as string[];
     for (const sha of missing) await call(NODE_SERVICES.put, sha, await bundle.readSha(sha));
-    this.#nodes.set(peer.id, { peer, run, info });
+    this.#nodes.set(peer.id, { peer, run, info, seen: performance.now() });
     this.#status("NodeInitialized", peer.location, { info });
     const ids = await call(NODE_SERVICES.open, this.id, {
       manifest: bundle.manifest,
@@ -319,4 +385,4 @@ export class Computation implements AsyncDisposable {
   }
 }
 
-const jobServers = new WeakMap<object, ServerState>();
+
