@@ -195,7 +195,7 @@ function onFrame(body: Uint8Array): void {
         if (!running.has(id as number)) return;
         grace.set(id as number, 0);
         replace(`job ${id} did not end within ${init!.graceMs} ms of being terminated`);
-      }, init.graceMs),
+      }, init.graceMs) as unknown as number,
     );
   } else throw new TypeError(`a frame of unknown kind ${String(kind).slice(0, 32)}`);
 }

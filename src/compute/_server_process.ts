@@ -38,7 +38,6 @@ import {
   SEND,
   SETUP_FAILED,
   TERMINATE,
-  writeAll,
 } from "./_server_protocol.ts";
 import {
   intersectPermissions,
