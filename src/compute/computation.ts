@@ -285,7 +285,9 @@ export class Computation implements AsyncDisposable {
     if (m instanceof NodeAvailability) {
       for (const n of this.#nodes.values()) {
         const loc = n.peer.location;
-        if (loc.hostname === m.node.hostname && loc.port === m.node.port) n.seen = performance.now();
+        if (loc.hostname === m.node.hostname && loc.port === m.node.port) {
+          n.seen = performance.now();
+        }
       }
     }
     if (m instanceof MonitorStatus) {
@@ -384,5 +386,3 @@ export class Computation implements AsyncDisposable {
     }
   }
 }
-
-

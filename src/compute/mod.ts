@@ -39,4 +39,9 @@ export {
   StatusMessage,
   type StatusType,
 } from "./status_message.ts";
-export type { PermissionGrant, PermissionKind, PermissionSet } from "./_permissions.ts";
+export {
+  PERMISSION_KINDS,
+  type PermissionGrant,
+  type PermissionKind,
+  type PermissionSet,
+} from "./_permissions.ts";

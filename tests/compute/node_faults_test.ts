@@ -5,13 +5,7 @@
  * wrong secret, a malformed job request.
  */
 import assert from "node:assert/strict";
-import {
-  AuthenticationFailed,
-  MonitorStatus,
-  Scheduler,
-  Service,
-  type Task,
-} from "../../mod.ts";
+import { AuthenticationFailed, MonitorStatus, Scheduler, Service, type Task } from "../../mod.ts";
 import { Computation, StatusMessage } from "../../src/compute/mod.ts";
 import { NODE_SERVICES } from "../../src/compute/node.ts";
 import { NodeProcess } from "./_node.ts";
@@ -62,7 +56,9 @@ Deno.test("compute: a node killed mid-job is abandoned, its job resubmitted on t
   });
   await comp.schedule({ timeout: 30_000 });
   const job = await comp.runAt(doomed.location, "slow", 60_000, "done");
-  await status.until((m): m is StatusMessage => m instanceof StatusMessage && m.type === "TaskStarted");
+  await status.until((m): m is StatusMessage =>
+    m instanceof StatusMessage && m.type === "TaskStarted"
+  );
   const killedAt = performance.now();
   doomed.kill();
   const abandoned = await status.until((m): m is StatusMessage =>
@@ -71,8 +67,12 @@ Deno.test("compute: a node killed mid-job is abandoned, its job resubmitted on t
   assert.equal((abandoned.task as { key: string }).key, job.key);
   // Generous: the bound is zombiePeriod (3 s) + one pulse.
   assert.ok(performance.now() - killedAt < 20_000);
-  await status.until((m): m is StatusMessage => m instanceof StatusMessage && m.type === "NodeAbandoned");
-  const restarted = status.seen.filter((m) => m instanceof StatusMessage && m.type === "TaskStarted");
+  await status.until((m): m is StatusMessage =>
+    m instanceof StatusMessage && m.type === "NodeAbandoned"
+  );
+  const restarted = status.seen.filter((m) =>
+    m instanceof StatusMessage && m.type === "TaskStarted"
+  );
   const second = await status.until((m): m is StatusMessage =>
     m instanceof StatusMessage && m.type === "TaskStarted" && m !== restarted[0] &&
     (m.node as { port: number }).port === other.port
@@ -133,7 +133,11 @@ Deno.test("compute: a wrong secret is refused; a malformed job request is answer
   await assert.rejects(comp.schedule({ timeout: 10_000 }), AuthenticationFailed);
   await using s = await client();
   await s.peer(node.location);
-  const run = await Service.locate(NODE_SERVICES.run, { scheduler: s, location: node.location, timeout: 10_000 });
+  const run = await Service.locate(NODE_SERVICES.run, {
+    scheduler: s,
+    location: node.location,
+    timeout: 10_000,
+  });
   for (const args of [[], ["nope", 0, "x", []], [{ evil: true }, "0", 42, "args"]]) {
     const job = await run!.run(...args);
     await assert.rejects(job.finish({ timeout: 10_000 }));
