@@ -1,37 +1,30 @@
 /**
- * Starts `fixtures/node_process.ts` as a real compute node process and reads
- * its "listening" line; `await using` kills and reaps it.
+ * Starts `fixtures/node_process.ts` as a real compute node process and
+ * reads its "listening" line; `await using` kills and reaps it.
  *
  * @module
  */
+import { Child } from "../_child.ts";
+
 const FIXTURE = new URL("./fixtures/node_process.ts", import.meta.url);
+const FLAGS = [
+  "--allow-net=127.0.0.1",
+  "--allow-read",
+  "--allow-write",
+  "--allow-run",
+  "--allow-env",
+  "--allow-sys",
+];
 
 /** A compute node process. */
 export class NodeProcess implements AsyncDisposable {
-  readonly child: Deno.ChildProcess;
-  port = 0;
-  #drain: Promise<void> = Promise.resolve();
-  #stderr: Promise<string>;
+  readonly #child: Child;
+  /** Where it listens on 127.0.0.1. */
+  readonly port: number;
 
-  private constructor(args: string[]) {
-    this.child = new Deno.Command(Deno.execPath(), {
-      args: [
-        "run",
-        "--allow-net=127.0.0.1",
-        "--allow-read",
-        "--allow-write",
-        "--allow-run",
-        "--allow-env",
-        "--allow-sys",
-        FIXTURE.pathname,
-        ...args,
-      ],
-      env: { NO_COLOR: "1" },
-      stdin: "piped",
-      stdout: "piped",
-      stderr: "piped",
-    }).spawn();
-    this.#stderr = new Response(this.child.stderr).text();
+  private constructor(child: Child) {
+    this.#child = child;
+    this.port = Number(child.ready![1]);
   }
 
   /** Where the node listens. */
@@ -41,40 +34,21 @@ export class NodeProcess implements AsyncDisposable {
 
   /** Starts a node process (`cpus` servers) and waits until it listens. */
   static async start(cpus = 1, secret = "s3cret"): Promise<NodeProcess> {
-    const p = new NodeProcess([String(cpus), secret]);
-    const reader = p.child.stdout.pipeThrough(new TextDecoderStream()).getReader();
-    let seen = "";
-    for (;;) {
-      const { value, done } = await reader.read();
-      if (done) {
-        await p[Symbol.asyncDispose]();
-        throw new Error(`node process ended before listening: ${seen}`);
-      }
-      seen += value;
-      const m = seen.match(/listening on 127\.0\.0\.1:(\d+) with \d+ servers/);
-      if (m !== null) {
-        p.port = Number(m[1]);
-        break;
-      }
-    }
-    p.#drain = (async () => {
-      while (!(await reader.read()).done) { /* drain */ }
-    })().catch(() => {});
-    return p;
+    const child = await Child.start(
+      FIXTURE,
+      FLAGS,
+      [String(cpus), secret],
+      /listening on 127\.0\.0\.1:(\d+) with \d+ servers/,
+    );
+    return new NodeProcess(child);
   }
 
   /** Kills the process now (as a machine dying would). */
   kill(): void {
-    try {
-      this.child.kill("SIGKILL");
-    } catch { /* gone already */ }
+    this.#child.kill("SIGKILL");
   }
 
-  async [Symbol.asyncDispose](): Promise<void> {
-    this.kill();
-    await this.child.status;
-    await this.child.stdin.close().catch(() => {});
-    await this.#stderr.catch(() => "");
-    await this.#drain;
+  [Symbol.asyncDispose](): Promise<void> {
+    return this.#child[Symbol.asyncDispose]();
   }
 }

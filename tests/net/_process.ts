@@ -4,66 +4,38 @@
  *
  * @module
  */
+import { Child } from "../_child.ts";
+
 const FIXTURE = new URL("./fixtures/peer_process.ts", import.meta.url);
 
 /** A peer process. */
 export class PeerProcess implements AsyncDisposable {
-  readonly child: Deno.ChildProcess;
-  port = 0;
-  readonly #stdin: WritableStreamDefaultWriter<Uint8Array>;
-  #stderr: Promise<string>;
-  #drain: Promise<void> = Promise.resolve();
+  readonly #child: Child;
+  /** Where it listens on 127.0.0.1. */
+  readonly port: number;
 
-  constructor(args: string[]) {
-    this.child = new Deno.Command(Deno.execPath(), {
-      args: ["run", "--allow-net=127.0.0.1", FIXTURE.pathname, ...args],
-      env: { NO_COLOR: "1" },
-      stdin: "piped",
-      stdout: "piped",
-      stderr: "piped",
-    }).spawn();
-    this.#stdin = this.child.stdin.getWriter();
-    this.#stderr = new Response(this.child.stderr).text();
+  private constructor(child: Child) {
+    this.#child = child;
+    this.port = Number(child.ready![1]);
   }
 
-  /** Starts a peer process and waits until it listens. */
+  /** Starts a peer process (`[port] [secret] [cluster]`) and waits until it listens. */
   static async start(...args: string[]): Promise<PeerProcess> {
-    const p = new PeerProcess(args);
-    const reader = p.child.stdout.pipeThrough(new TextDecoderStream()).getReader();
-    let seen = "";
-    for (;;) {
-      const { value, done } = await reader.read();
-      if (done) {
-        await p[Symbol.asyncDispose]();
-        throw new Error(`peer process ended before listening: ${seen}`);
-      }
-      seen += value;
-      const m = seen.match(/listening on 127\.0\.0\.1:(\d+)/);
-      if (m !== null) {
-        p.port = Number(m[1]);
-        break;
-      }
-    }
-    // Keep draining stdout so the child never blocks on a full pipe.
-    p.#drain = (async () => {
-      while (!(await reader.read()).done) { /* drain */ }
-    })().catch(() => {});
-    return p;
+    const child = await Child.start(
+      FIXTURE,
+      ["--allow-net=127.0.0.1"],
+      args,
+      /listening on 127\.0\.0\.1:(\d+)/,
+    );
+    return new PeerProcess(child);
   }
 
   /** Sends `signal` to the process. */
   kill(signal: Deno.Signal): void {
-    this.child.kill(signal);
+    this.#child.kill(signal);
   }
 
-  /** Kills the process if it still runs and waits until it is gone. */
-  async [Symbol.asyncDispose](): Promise<void> {
-    try {
-      this.child.kill("SIGKILL");
-    } catch { /* gone already */ }
-    await this.child.status;
-    await this.#stdin.close().catch(() => {});
-    await this.#stderr.catch(() => "");
-    await this.#drain;
+  [Symbol.asyncDispose](): Promise<void> {
+    return this.#child[Symbol.asyncDispose]();
   }
 }
