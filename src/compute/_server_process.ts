@@ -110,7 +110,17 @@ export interface ServerProcessOptions {
   jobRef?: (jobId: number) => unknown;
   /** Tests only: the server script to run instead of `_server_main.ts`. */
   script?: URL;
+  /**
+   * How to launch the server: gets the `deno run` arguments (flags, then the
+   * script URL) and returns the program and arguments to spawn. Default:
+   * `Deno.execPath()` with them as they are. A compiled `denocos` binary
+   * needs its own (its `Deno.execPath()` is not `deno`).
+   */
+  command?: (args: string[]) => { path: string; args: string[] };
 }
+
+/** Variables a server always gets (Deno needs them for its cache); the rest only as allowed. */
+const BASE_ENV = ["HOME", "PATH", "DENO_DIR", "TMPDIR", "XDG_CACHE_HOME", "NO_COLOR"];
 
 interface Pending {
   resolve: (v: unknown) => void;
@@ -246,8 +256,13 @@ export class ServerProcess {
       }
     }
     args.push(...permissionFlags(effective, extraRead), (options.script ?? SERVER_SCRIPT).href);
-    const child = new Deno.Command(Deno.execPath(), {
-      args,
+    const launch = options.command?.(args) ?? { path: Deno.execPath(), args };
+    const child = new Deno.Command(launch.path, {
+      args: launch.args,
+      // The node's environment may hold its secrets: a server gets only what
+      // Deno needs and what its Worker may read.
+      clearEnv: effective.env !== true,
+      env: serverEnv(effective.env),
       stdin: "piped",
       stdout: "piped",
       stderr: "piped",
@@ -534,6 +549,20 @@ export class ServerProcess {
       this.#options.onRestart?.(a);
     } else this.#fail("a frame of an unknown kind");
   }
+}
+
+function serverEnv(env: boolean | string[]): Record<string, string> | undefined {
+  if (env === true) return undefined;
+  const out: Record<string, string> = {};
+  const all = Deno.env.toObject();
+  const names = env === false ? BASE_ENV : [...BASE_ENV, ...env];
+  for (const n of names) {
+    if (n.endsWith("*")) {
+      const p = n.slice(0, -1);
+      for (const k in all) if (k.startsWith(p)) out[k] = all[k];
+    } else if (all[n] !== undefined) out[n] = all[n];
+  }
+  return out;
 }
 
 function defaultIsRef(v: unknown): boolean {

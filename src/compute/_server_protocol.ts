@@ -27,7 +27,7 @@
  *
  * Worker → server (checked by the server: `[kind, id, payload]` triples,
  * flat, several per message): `W_READY`, `W_SETUP_FAILED`, `W_RESULT`,
- * `W_FAILED`, `W_MESSAGE`. Server → Worker: `[kind, id, a, b]` quads
+ * `W_FAILED`, `W_MESSAGE`, `W_CLOSING` (a job closed the Worker). Server → Worker: `[kind, id, a, b]` quads
  * (trusted direction): `W_RUN`, `W_SEND`, `W_TERMINATE`.
  *
  * @module
@@ -38,7 +38,12 @@ export const INIT = 1, RUN = 2, SEND = 3, TERMINATE = 4;
 // Stdio kinds, server → node.
 export const READY = 10, SETUP_FAILED = 11, RESULT = 12, FAILED = 13, MESSAGE = 14, RESTARTED = 15;
 // Worker channel kinds.
-export const W_READY = 20, W_SETUP_FAILED = 21, W_RESULT = 22, W_FAILED = 23, W_MESSAGE = 24;
+export const W_READY = 20,
+  W_SETUP_FAILED = 21,
+  W_RESULT = 22,
+  W_FAILED = 23,
+  W_MESSAGE = 24,
+  W_CLOSING = 25;
 export const W_RUN = 30, W_SEND = 31, W_TERMINATE = 32;
 
 /** Records per Worker → server message, at most (the channel's `maxLength` is 3 × this). */

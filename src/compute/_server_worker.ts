@@ -28,6 +28,7 @@ import {
   JOB_PEER,
   REF_PEER,
   W_BATCH,
+  W_CLOSING,
   W_FAILED,
   W_MESSAGE,
   W_READY,
@@ -149,6 +150,32 @@ addEventListener("unhandledrejection", (e) => {
   e.preventDefault();
   console.error("denocos server: unhandled rejection in a job:", e.reason);
 });
+addEventListener("error", (e) => {
+  // Nor an exception thrown from a job's timer or event callback.
+  e.preventDefault();
+  console.error("denocos server: uncaught error in a job:", e.error ?? e.message);
+});
+
+// A job that closes the Worker or exits: say so first (flushed at once),
+// so the server replaces it instead of waiting for answers that never come.
+const scope = globalThis as unknown as { close(): void };
+const realClose = scope.close;
+const realExit = Deno.exit;
+let closing = false;
+function goingAway(how: string): void {
+  if (closing) return;
+  closing = true;
+  queue(W_CLOSING, 0, encode(`a job closed its Worker (${how})`));
+  flush();
+}
+scope.close = () => {
+  goingAway("close()");
+  Reflect.apply(realClose, scope, []);
+};
+Deno.exit = ((code?: number) => {
+  goingAway(`Deno.exit(${code ?? ""})`);
+  return realExit(code);
+}) as typeof Deno.exit;
 
 async function start(
   init: { entry: string; setup: string | null; setupArgs: Uint8Array | null },
