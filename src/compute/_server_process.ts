@@ -45,6 +45,7 @@ import {
   type PermissionSet,
   type ResolvedPermissions,
   withRead,
+  writeReaches,
 } from "./_permissions.ts";
 
 const logger = getLogger(["denocos", "server"]);
@@ -86,6 +87,12 @@ export interface ServerProcessOptions {
   allowed?: PermissionSet | "none";
   /** What relative permission paths resolve against (default `Deno.cwd()`). */
   cwd?: string;
+  /**
+   * Folders no write grant may reach (besides `codeDir`, always): pass the
+   * node's `CodeCache` folder, whose objects every computation's code is
+   * linked to. A grant that reaches one fails the start with `TypeError`.
+   */
+  protect?: string[];
   /** V8 heap cap of the process in MiB (default 512). */
   memoryMB?: number;
   /** An export run once in the Worker before any job; its result is `task.setup` in jobs. */
@@ -232,6 +239,13 @@ export class ServerProcess {
     const effective = intersectPermissions(options.permissions, options.allowed, {
       cwd: options.cwd,
     });
+    for (const p of [codeDir, ...(options.protect ?? [])]) {
+      if (writeReaches(effective, p)) {
+        throw new TypeError(
+          `ServerProcess.start: the write permission reaches ${p}, which holds the node's code`,
+        );
+      }
+    }
     const workerPerms = withRead(effective, [codeDir]);
     const memoryMB = options.memoryMB ?? 512;
     if (!Number.isInteger(memoryMB) || memoryMB < 16) {

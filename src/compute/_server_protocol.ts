@@ -86,10 +86,9 @@ export class FrameReader {
       if (len === 0 || len > this.#max) {
         throw new RangeError(`a frame of ${len} bytes (1 to ${this.#max} allowed)`);
       }
-      if (avail < HEAD + len) {
-        this.#reserve(HEAD + len);
-        break;
-      }
+      // The body is buffered as it arrives, never reserved from its
+      // announced length: a 4-byte header costs a hostile sender nothing.
+      if (avail < HEAD + len) break;
       this.#start = s + HEAD + len;
       onFrame(b.subarray(s + HEAD, s + HEAD + len));
     }
@@ -99,18 +98,6 @@ export class FrameReader {
   /** Bytes of an unfinished frame (non-zero at end of stream means a truncated frame). */
   get pending(): number {
     return this.#end - this.#start;
-  }
-
-  #reserve(n: number): void {
-    if (this.#buf.length - this.#start >= n) return;
-    const live = this.#buf.subarray(this.#start, this.#end);
-    const next = n > this.#buf.length
-      ? new Uint8Array(Math.max(n, this.#buf.length * 2))
-      : this.#buf;
-    next.set(live, 0);
-    this.#buf = next;
-    this.#end -= this.#start;
-    this.#start = 0;
   }
 
   #append(chunk: Uint8Array): void {

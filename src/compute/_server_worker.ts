@@ -243,7 +243,7 @@ function run(jobId: number, name: string, argBytes: Uint8Array): void {
     queue(W_FAILED, jobId, encodeError(e));
     return;
   }
-  Object.defineProperty(task, "setup", { value: setupValue });
+  if (setupValue !== undefined) Object.defineProperty(task, "setup", { value: setupValue });
   jobs.set(jobId, task);
   jobOf.set(task, jobId);
   task.finish().then(

@@ -203,6 +203,26 @@ Deno.test("ServerProcess: a setup that fails fails the start", async () => {
       ServerProcess.start({ codeDir: dir, entry: "/etc/passwd" }),
       TypeError,
     );
+    // No grant may let a job write over its code (or the node's store).
+    await assert.rejects(
+      ServerProcess.start({
+        codeDir: dir,
+        entry: "jobs.ts",
+        permissions: { write: true },
+        allowed: { write: ["/tmp", dir] },
+      }),
+      /write permission reaches/,
+    );
+    await assert.rejects(
+      ServerProcess.start({
+        codeDir: dir,
+        entry: "jobs.ts",
+        permissions: { write: ["/srv/x"] },
+        allowed: { write: true },
+        protect: ["/srv"],
+      }),
+      /write permission reaches \/srv/,
+    );
   } finally {
     await Deno.remove(dir, { recursive: true });
   }
