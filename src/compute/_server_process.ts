@@ -38,6 +38,7 @@ import {
   SEND,
   SETUP_FAILED,
   TERMINATE,
+  VALUE_HEADROOM,
 } from "./_server_protocol.ts";
 import {
   intersectPermissions,
@@ -113,7 +114,10 @@ export interface ServerProcessOptions {
   onExit?: (exit: ServerExit) => void;
   /** Which argument values travel as references (default: core `Task` or `[REMOTE_REF]`). */
   isRef?: (value: unknown) => boolean;
-  /** What a job's own task stands for on this side (default `{ jobId }`). */
+  /**
+   * What a job's own task stands for on this side (default `{ jobId }`).
+   * `jobId` comes from the server: it may name no job of this server.
+   */
   jobRef?: (jobId: number) => unknown;
   /** Tests only: the server script to run instead of `_server_main.ts`. */
   script?: URL;
@@ -166,6 +170,8 @@ export class ServerProcess {
   #done: Promise<void>;
   /** Messages from jobs to refs that had already been released (dropped). */
   dropped = 0;
+  /** How many times the server replaced its Worker (stuck, crashed or closed by a job). */
+  restarts = 0;
 
   private constructor(
     child: Deno.ChildProcess,
@@ -201,10 +207,11 @@ export class ServerProcess {
       decodeTask: (r) => {
         if (r.peer === JOB_PEER) return jobRef(r.id);
         if (r.peer === REF_PEER) {
-          const e = this.#refs.get(r.id);
-          if (e !== undefined) return e.target;
+          // A ref whose job has ended (a job kept it and sent it back later)
+          // is gone: it arrives as `null`, which fails no one.
+          return this.#refs.get(r.id)?.target ?? null;
         }
-        throw new TypeError("a reference this node never gave out");
+        throw new TypeError("a reference of a kind this node never gives out");
       },
       encodeChannel: () => {
         throw new TypeError("channels cannot be sent to a compute server");
@@ -213,7 +220,9 @@ export class ServerProcess {
         throw new TypeError("a channel reference from a server");
       },
     };
-    this.#values = new Codec(context);
+    this.#values = new Codec(context, {
+      maxMessageSize: this.#wire.limits.maxMessageSize - VALUE_HEADROOM,
+    });
     this.#stdin = child.stdin.getWriter();
     this.#writer = new FrameWriter(
       (b) => this.#stdin.write(b),
@@ -326,10 +335,16 @@ export class ServerProcess {
    * Runs export `exportName` as `fn(task, ...args)` under `jobId` (unique
    * among this server's running jobs). Resolves with the job's result,
    * rejects with its error as the codec carries it, `TaskTerminated` after
-   * `terminate`, `ServerFailed` if the server goes, or `TypeError` at once
-   * for arguments the codec cannot carry.
+   * `terminate` (or once `signal` aborts), `ServerFailed` if the server
+   * goes, or at once with `TypeError` / `RangeError` for arguments the codec
+   * cannot carry or that are too large.
    */
-  run(jobId: number, exportName: string, args: unknown[]): Promise<unknown> {
+  run(
+    jobId: number,
+    exportName: string,
+    args: unknown[],
+    options?: { signal?: AbortSignal },
+  ): Promise<unknown> {
     if (this.closed) {
       return Promise.reject(new ServerFailed(this.#failure ?? "the server has exited"));
     }
@@ -353,14 +368,29 @@ export class ServerProcess {
       this.#encodingFor = null;
     }
     if (p.refs !== null) { for (const r of p.refs) this.#refs.get(r)!.jobId = jobId; }
+    if (typeof exportName !== "string" || exportName.length > 256) {
+      this.#release(p);
+      return Promise.reject(new TypeError("run: 'exportName' must be a string of at most 256"));
+    }
     this.#pending.set(jobId, p);
     this.#frame([RUN, jobId, exportName, bytes]);
+    const signal = options?.signal;
+    if (signal !== undefined) {
+      if (signal.aborted) this.terminate(jobId);
+      else {
+        const onAbort = () => this.terminate(jobId);
+        signal.addEventListener("abort", onAbort, { once: true });
+        const off = () => signal.removeEventListener("abort", onAbort);
+        promise.then(off, off);
+      }
+    }
     return promise;
   }
 
   /**
    * Sends `message` to running job `jobId` (it arrives through `task.receive()`).
-   * `false` if no such job is running. Throws `TypeError` for a value the codec cannot carry.
+   * `false` if no such job is running. Throws `TypeError` / `RangeError` for
+   * a value the codec cannot carry or that is too large.
    */
   send(jobId: number, message: unknown): boolean {
     const p = this.#pending.get(jobId);
@@ -559,6 +589,7 @@ export class ServerProcess {
       this.#fail(why);
     } else if (kind === RESTARTED) {
       if (f.length !== 2 || typeof a !== "string") return this.#fail("a bad RESTARTED frame");
+      this.restarts++;
       logger.warn("server {pid} replaced its Worker: {reason}", { pid: this.pid, reason: a });
       this.#options.onRestart?.(a);
     } else this.#fail("a frame of an unknown kind");

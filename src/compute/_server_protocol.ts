@@ -54,6 +54,12 @@ export const REF_PEER = "denocos.ref";
 /** A reference record's `peer` for a job's own task. */
 export const JOB_PEER = "denocos.job";
 
+/**
+ * How much smaller than a frame a job's encoded value must be: room for the
+ * frame around it (kind, id, export name up to 256 characters).
+ */
+export const VALUE_HEADROOM = 1024;
+
 /** Frame header size. */
 const HEAD = 4;
 

@@ -23,10 +23,16 @@
  */
 import { claimChannel } from "../io/_worker_channel_worker.js";
 import { REMOTE_REF, spawn, Task } from "../core/_internal.ts";
-import { Codec, type CodecContext, type TaskRefRecord } from "../net/codec.ts";
+import {
+  Codec,
+  type CodecContext,
+  DEFAULT_CODEC_LIMITS,
+  type TaskRefRecord,
+} from "../net/codec.ts";
 import {
   JOB_PEER,
   REF_PEER,
+  VALUE_HEADROOM,
   W_BATCH,
   W_CLOSING,
   W_FAILED,
@@ -104,7 +110,11 @@ const context: CodecContext = {
     throw new TypeError("unexpected channel from the host");
   },
 };
-const codec = new Codec(context);
+// Values travel inside frames: keep room for the frame around them, so a
+// result or message that is too large fails its job, not the Worker.
+const codec = new Codec(context, {
+  maxMessageSize: DEFAULT_CODEC_LIMITS.maxMessageSize - VALUE_HEADROOM,
+});
 
 function encode(v: unknown): Uint8Array {
   return codec.encode(v).slice();

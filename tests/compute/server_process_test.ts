@@ -66,6 +66,10 @@ Deno.test("ServerProcess: jobs return, throw, and see the server setup", async (
     assert.equal(await s.run(5, "logs", []), "ok");
     const missing = await s.run(6, "nothing", []).catch((e: Error) => e) as Error;
     assert.match(missing.message, /not a function/);
+    // Too large for a frame: refused at once, before anything is sent.
+    const big = "x".repeat(16 * 1024 * 1024 - 1);
+    await assert.rejects(s.run(7, "echo", [[big, big, big, big]]), RangeError);
+    assert.equal(await s.run(7, "echo", ["fine"]), "fine");
     assert.equal(s.busy, 0);
   });
 });
@@ -100,6 +104,13 @@ Deno.test("ServerProcess: a hanging job is terminated", async () => {
     assert.equal(s.terminate(1), true);
     await assert.rejects(h, TaskTerminated);
     assert.equal(await s.run(3, "echo", ["next"]), "next");
+    const ac = new AbortController();
+    const h2 = s.run(4, "hang", [], { signal: ac.signal });
+    assert.equal(await s.run(5, "echo", ["running"]), "running");
+    ac.abort();
+    await assert.rejects(h2, TaskTerminated);
+    assert.equal(s.terminate(4), false);
+    assert.equal(s.busy, 0);
   });
 });
 
@@ -123,6 +134,7 @@ Deno.test("ServerProcess: a job in a synchronous loop is killed after the grace 
     assert.match(await restarted.promise, /did not end within 100 ms/);
     assert.equal(await s.run(3, "echo", ["after"]), "after");
     assert.equal(s.closed, false);
+    assert.equal(s.restarts, 1);
   });
 });
 
