@@ -116,7 +116,7 @@ function checkWorker(d: unknown[]): string | undefined {
     ) {
       return "a record of an unknown kind";
     }
-    if (!(p instanceof Uint8Array) || p.length > MAX_FRAME - 64) {
+    if (!(p instanceof Uint8Array) || p.length > MAX_FRAME - VALUE_HEADROOM) {
       return "a record with a bad payload";
     }
   }

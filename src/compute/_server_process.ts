@@ -16,6 +16,16 @@
  * job's own task in a value it sends out or returns arrives as
  * `jobRef(jobId)` (default `{ jobId }`).
  *
+ * How the node uses it: one `ServerProcess` per server and computation
+ * (never shared between computations: jobs in one Worker share its realm);
+ * `start` with the materialized folder, the declared and the operator's
+ * permissions, `protect: [cache.dir]` and the heap cap; `run` jobs under ids
+ * it picks, up to as many at once as it wants (`busy`); relay `send` /
+ * `terminate` from the network, and `onJobMessage` back to it; on `onExit`
+ * report the server lost and start another. `nodeSetup` (once per node) can
+ * run as a job of a first server with the same permissions, its result
+ * passed to every server as `setupArgs` of `serverSetup`.
+ *
  * @module
  */
 import { fileURLToPath, pathToFileURL } from "node:url";
@@ -576,9 +586,8 @@ export class ServerProcess {
       this.#ready = null;
       r.resolve();
     } else if (kind === SETUP_FAILED) {
-      if (this.#ready === null || !(a instanceof Uint8Array)) {
-        return this.#fail("an unexpected SETUP_FAILED");
-      }
+      // Also after a Worker replacement: the new Worker's setup failed.
+      if (!(a instanceof Uint8Array)) return this.#fail("a bad SETUP_FAILED frame");
       let why = "the setup failed";
       try {
         const e = this.#values.decode(a) as Error;
