@@ -138,6 +138,29 @@ Deno.test("ServerProcess: a job in a synchronous loop is killed after the grace 
   });
 });
 
+Deno.test("ServerProcess: close() stops a server whose job never yields", async () => {
+  const spinning = signal<void>();
+  const exited = signal<ServerExit>();
+  const probe = new Probe("probe");
+  const dir = await codeDir();
+  try {
+    const s = await ServerProcess.start({
+      codeDir: dir,
+      entry: "jobs.ts",
+      isRef: (v) => v === probe,
+      onJobMessage: () => spinning.resolve(),
+      onExit: exited.resolve,
+    });
+    const spin = s.run(1, "spinAfter", [probe]);
+    await spinning.promise;
+    await s.close();
+    await assert.rejects(spin, ServerFailed);
+    assert.equal((await exited.promise).reason, "closed");
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
 Deno.test("ServerProcess: a job that closes its Worker gets it replaced", async () => {
   const restarts: string[] = [];
   await withServer({ onRestart: (r) => restarts.push(r) }, async (s) => {
