@@ -148,6 +148,24 @@ export function withRead(perms: ResolvedPermissions, extraRead: string[]): Resol
   return { ...perms, read: dedupe([...extraRead, ...(r === false ? [] : r)]) };
 }
 
+/**
+ * Whether `perms` lets a Worker write to `path` or to anything inside it
+ * (`path` absolute). A server must never write to its code folder (it is
+ * made of hard links to the node's read-only store objects) or to the store.
+ *
+ * @example
+ * ```ts ignore
+ * writeReaches({ ...none, write: ["/srv"] }, "/srv/cache"); // true
+ * ```
+ */
+export function writeReaches(perms: ResolvedPermissions, path: string): boolean {
+  const w = perms.write;
+  if (w === false) return false;
+  if (w === true) return true;
+  const p = nodePath.resolve(path);
+  return w.some((e) => pathCovers(e, p) || pathCovers(p, e));
+}
+
 function check(
   set: PermissionSet | "none" | undefined,
   what: string,

@@ -45,7 +45,9 @@ import {
   SEND,
   SETUP_FAILED,
   TERMINATE,
+  VALUE_HEADROOM,
   W_BATCH,
+  W_CLOSING,
   W_FAILED,
   W_MESSAGE,
   W_READY,
@@ -108,10 +110,13 @@ function checkWorker(d: unknown[]): string | undefined {
     const kind = d[i], id = d[i + 1], p = d[i + 2];
     if (!Number.isSafeInteger(id)) return "a record with a bad id";
     if (kind === W_READY) continue;
-    if (kind !== W_RESULT && kind !== W_FAILED && kind !== W_MESSAGE && kind !== W_SETUP_FAILED) {
+    if (
+      kind !== W_RESULT && kind !== W_FAILED && kind !== W_MESSAGE && kind !== W_SETUP_FAILED &&
+      kind !== W_CLOSING
+    ) {
       return "a record of an unknown kind";
     }
-    if (!(p instanceof Uint8Array) || p.length > MAX_FRAME - 64) {
+    if (!(p instanceof Uint8Array) || p.length > MAX_FRAME - VALUE_HEADROOM) {
       return "a record with a bad payload";
     }
   }
@@ -137,6 +142,8 @@ function onWorker(d: unknown[]): void {
         announced = true;
         send([READY, Deno.pid]);
       }
+    } else if (kind === W_CLOSING) {
+      return replace("a job closed its Worker");
     } else if (kind === W_SETUP_FAILED) {
       send([SETUP_FAILED, p]);
       shutdown(1);

@@ -16,6 +16,16 @@
  * job's own task in a value it sends out or returns arrives as
  * `jobRef(jobId)` (default `{ jobId }`).
  *
+ * How the node uses it: one `ServerProcess` per server and computation
+ * (never shared between computations: jobs in one Worker share its realm);
+ * `start` with the materialized folder, the declared and the operator's
+ * permissions, `protect: [cache.dir]` and the heap cap; `run` jobs under ids
+ * it picks, up to as many at once as it wants (`busy`); relay `send` /
+ * `terminate` from the network, and `onJobMessage` back to it; on `onExit`
+ * report the server lost and start another. `nodeSetup` (once per node) can
+ * run as a job of a first server with the same permissions, its result
+ * passed to every server as `setupArgs` of `serverSetup`.
+ *
  * @module
  */
 import { fileURLToPath, pathToFileURL } from "node:url";
@@ -38,6 +48,7 @@ import {
   SEND,
   SETUP_FAILED,
   TERMINATE,
+  VALUE_HEADROOM,
 } from "./_server_protocol.ts";
 import {
   intersectPermissions,
@@ -45,6 +56,7 @@ import {
   type PermissionSet,
   type ResolvedPermissions,
   withRead,
+  writeReaches,
 } from "./_permissions.ts";
 
 const logger = getLogger(["denocos", "server"]);
@@ -86,6 +98,12 @@ export interface ServerProcessOptions {
   allowed?: PermissionSet | "none";
   /** What relative permission paths resolve against (default `Deno.cwd()`). */
   cwd?: string;
+  /**
+   * Folders no write grant may reach (besides `codeDir`, always): pass the
+   * node's `CodeCache` folder, whose objects every computation's code is
+   * linked to. A grant that reaches one fails the start with `TypeError`.
+   */
+  protect?: string[];
   /** V8 heap cap of the process in MiB (default 512). */
   memoryMB?: number;
   /** An export run once in the Worker before any job; its result is `task.setup` in jobs. */
@@ -106,11 +124,24 @@ export interface ServerProcessOptions {
   onExit?: (exit: ServerExit) => void;
   /** Which argument values travel as references (default: core `Task` or `[REMOTE_REF]`). */
   isRef?: (value: unknown) => boolean;
-  /** What a job's own task stands for on this side (default `{ jobId }`). */
+  /**
+   * What a job's own task stands for on this side (default `{ jobId }`).
+   * `jobId` comes from the server: it may name no job of this server.
+   */
   jobRef?: (jobId: number) => unknown;
   /** Tests only: the server script to run instead of `_server_main.ts`. */
   script?: URL;
+  /**
+   * How to launch the server: gets the `deno run` arguments (flags, then the
+   * script URL) and returns the program and arguments to spawn. Default:
+   * `Deno.execPath()` with them as they are. A compiled `denocos` binary
+   * needs its own (its `Deno.execPath()` is not `deno`).
+   */
+  command?: (args: string[]) => { path: string; args: string[] };
 }
+
+/** Variables a server always gets (Deno needs them for its cache); the rest only as allowed. */
+const BASE_ENV = ["HOME", "PATH", "DENO_DIR", "TMPDIR", "XDG_CACHE_HOME", "NO_COLOR"];
 
 interface Pending {
   resolve: (v: unknown) => void;
@@ -149,6 +180,8 @@ export class ServerProcess {
   #done: Promise<void>;
   /** Messages from jobs to refs that had already been released (dropped). */
   dropped = 0;
+  /** How many times the server replaced its Worker (stuck, crashed or closed by a job). */
+  restarts = 0;
 
   private constructor(
     child: Deno.ChildProcess,
@@ -184,10 +217,11 @@ export class ServerProcess {
       decodeTask: (r) => {
         if (r.peer === JOB_PEER) return jobRef(r.id);
         if (r.peer === REF_PEER) {
-          const e = this.#refs.get(r.id);
-          if (e !== undefined) return e.target;
+          // A ref whose job has ended (a job kept it and sent it back later)
+          // is gone: it arrives as `null`, which fails no one.
+          return this.#refs.get(r.id)?.target ?? null;
         }
-        throw new TypeError("a reference this node never gave out");
+        throw new TypeError("a reference of a kind this node never gives out");
       },
       encodeChannel: () => {
         throw new TypeError("channels cannot be sent to a compute server");
@@ -196,7 +230,9 @@ export class ServerProcess {
         throw new TypeError("a channel reference from a server");
       },
     };
-    this.#values = new Codec(context);
+    this.#values = new Codec(context, {
+      maxMessageSize: this.#wire.limits.maxMessageSize - VALUE_HEADROOM,
+    });
     this.#stdin = child.stdin.getWriter();
     this.#writer = new FrameWriter(
       (b) => this.#stdin.write(b),
@@ -222,6 +258,13 @@ export class ServerProcess {
     const effective = intersectPermissions(options.permissions, options.allowed, {
       cwd: options.cwd,
     });
+    for (const p of [codeDir, ...(options.protect ?? [])]) {
+      if (writeReaches(effective, p)) {
+        throw new TypeError(
+          `ServerProcess.start: the write permission reaches ${p}, which holds the node's code`,
+        );
+      }
+    }
     const workerPerms = withRead(effective, [codeDir]);
     const memoryMB = options.memoryMB ?? 512;
     if (!Number.isInteger(memoryMB) || memoryMB < 16) {
@@ -246,8 +289,13 @@ export class ServerProcess {
       }
     }
     args.push(...permissionFlags(effective, extraRead), (options.script ?? SERVER_SCRIPT).href);
-    const child = new Deno.Command(Deno.execPath(), {
-      args,
+    const launch = options.command?.(args) ?? { path: Deno.execPath(), args };
+    const child = new Deno.Command(launch.path, {
+      args: launch.args,
+      // The node's environment may hold its secrets: a server gets only what
+      // Deno needs and what its Worker may read.
+      clearEnv: effective.env !== true,
+      env: serverEnv(effective.env),
       stdin: "piped",
       stdout: "piped",
       stderr: "piped",
@@ -297,10 +345,16 @@ export class ServerProcess {
    * Runs export `exportName` as `fn(task, ...args)` under `jobId` (unique
    * among this server's running jobs). Resolves with the job's result,
    * rejects with its error as the codec carries it, `TaskTerminated` after
-   * `terminate`, `ServerFailed` if the server goes, or `TypeError` at once
-   * for arguments the codec cannot carry.
+   * `terminate` (or once `signal` aborts), `ServerFailed` if the server
+   * goes, or at once with `TypeError` / `RangeError` for arguments the codec
+   * cannot carry or that are too large.
    */
-  run(jobId: number, exportName: string, args: unknown[]): Promise<unknown> {
+  run(
+    jobId: number,
+    exportName: string,
+    args: unknown[],
+    options?: { signal?: AbortSignal },
+  ): Promise<unknown> {
     if (this.closed) {
       return Promise.reject(new ServerFailed(this.#failure ?? "the server has exited"));
     }
@@ -324,14 +378,29 @@ export class ServerProcess {
       this.#encodingFor = null;
     }
     if (p.refs !== null) { for (const r of p.refs) this.#refs.get(r)!.jobId = jobId; }
+    if (typeof exportName !== "string" || exportName.length > 256) {
+      this.#release(p);
+      return Promise.reject(new TypeError("run: 'exportName' must be a string of at most 256"));
+    }
     this.#pending.set(jobId, p);
     this.#frame([RUN, jobId, exportName, bytes]);
+    const signal = options?.signal;
+    if (signal !== undefined) {
+      if (signal.aborted) this.terminate(jobId);
+      else {
+        const onAbort = () => this.terminate(jobId);
+        signal.addEventListener("abort", onAbort, { once: true });
+        const off = () => signal.removeEventListener("abort", onAbort);
+        promise.then(off, off);
+      }
+    }
     return promise;
   }
 
   /**
    * Sends `message` to running job `jobId` (it arrives through `task.receive()`).
-   * `false` if no such job is running. Throws `TypeError` for a value the codec cannot carry.
+   * `false` if no such job is running. Throws `TypeError` / `RangeError` for
+   * a value the codec cannot carry or that is too large.
    */
   send(jobId: number, message: unknown): boolean {
     const p = this.#pending.get(jobId);
@@ -517,9 +586,8 @@ export class ServerProcess {
       this.#ready = null;
       r.resolve();
     } else if (kind === SETUP_FAILED) {
-      if (this.#ready === null || !(a instanceof Uint8Array)) {
-        return this.#fail("an unexpected SETUP_FAILED");
-      }
+      // Also after a Worker replacement: the new Worker's setup failed.
+      if (!(a instanceof Uint8Array)) return this.#fail("a bad SETUP_FAILED frame");
       let why = "the setup failed";
       try {
         const e = this.#values.decode(a) as Error;
@@ -530,10 +598,25 @@ export class ServerProcess {
       this.#fail(why);
     } else if (kind === RESTARTED) {
       if (f.length !== 2 || typeof a !== "string") return this.#fail("a bad RESTARTED frame");
+      this.restarts++;
       logger.warn("server {pid} replaced its Worker: {reason}", { pid: this.pid, reason: a });
       this.#options.onRestart?.(a);
     } else this.#fail("a frame of an unknown kind");
   }
+}
+
+function serverEnv(env: boolean | string[]): Record<string, string> | undefined {
+  if (env === true) return undefined;
+  const out: Record<string, string> = {};
+  const all = Deno.env.toObject();
+  const names = env === false ? BASE_ENV : [...BASE_ENV, ...env];
+  for (const n of names) {
+    if (n.endsWith("*")) {
+      const p = n.slice(0, -1);
+      for (const k in all) if (k.startsWith(p)) out[k] = all[k];
+    } else if (all[n] !== undefined) out[n] = all[n];
+  }
+  return out;
 }
 
 function defaultIsRef(v: unknown): boolean {

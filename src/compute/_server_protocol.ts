@@ -27,7 +27,7 @@
  *
  * Worker → server (checked by the server: `[kind, id, payload]` triples,
  * flat, several per message): `W_READY`, `W_SETUP_FAILED`, `W_RESULT`,
- * `W_FAILED`, `W_MESSAGE`. Server → Worker: `[kind, id, a, b]` quads
+ * `W_FAILED`, `W_MESSAGE`, `W_CLOSING` (a job closed the Worker). Server → Worker: `[kind, id, a, b]` quads
  * (trusted direction): `W_RUN`, `W_SEND`, `W_TERMINATE`.
  *
  * @module
@@ -38,7 +38,12 @@ export const INIT = 1, RUN = 2, SEND = 3, TERMINATE = 4;
 // Stdio kinds, server → node.
 export const READY = 10, SETUP_FAILED = 11, RESULT = 12, FAILED = 13, MESSAGE = 14, RESTARTED = 15;
 // Worker channel kinds.
-export const W_READY = 20, W_SETUP_FAILED = 21, W_RESULT = 22, W_FAILED = 23, W_MESSAGE = 24;
+export const W_READY = 20,
+  W_SETUP_FAILED = 21,
+  W_RESULT = 22,
+  W_FAILED = 23,
+  W_MESSAGE = 24,
+  W_CLOSING = 25;
 export const W_RUN = 30, W_SEND = 31, W_TERMINATE = 32;
 
 /** Records per Worker → server message, at most (the channel's `maxLength` is 3 × this). */
@@ -48,6 +53,12 @@ export const W_BATCH = 512;
 export const REF_PEER = "denocos.ref";
 /** A reference record's `peer` for a job's own task. */
 export const JOB_PEER = "denocos.job";
+
+/**
+ * How much smaller than a frame a job's encoded value must be: room for the
+ * frame around it (kind, id, export name up to 256 characters).
+ */
+export const VALUE_HEADROOM = 1024;
 
 /** Frame header size. */
 const HEAD = 4;
@@ -81,10 +92,9 @@ export class FrameReader {
       if (len === 0 || len > this.#max) {
         throw new RangeError(`a frame of ${len} bytes (1 to ${this.#max} allowed)`);
       }
-      if (avail < HEAD + len) {
-        this.#reserve(HEAD + len);
-        break;
-      }
+      // The body is buffered as it arrives, never reserved from its
+      // announced length: a 4-byte header costs a hostile sender nothing.
+      if (avail < HEAD + len) break;
       this.#start = s + HEAD + len;
       onFrame(b.subarray(s + HEAD, s + HEAD + len));
     }
@@ -94,18 +104,6 @@ export class FrameReader {
   /** Bytes of an unfinished frame (non-zero at end of stream means a truncated frame). */
   get pending(): number {
     return this.#end - this.#start;
-  }
-
-  #reserve(n: number): void {
-    if (this.#buf.length - this.#start >= n) return;
-    const live = this.#buf.subarray(this.#start, this.#end);
-    const next = n > this.#buf.length
-      ? new Uint8Array(Math.max(n, this.#buf.length * 2))
-      : this.#buf;
-    next.set(live, 0);
-    this.#buf = next;
-    this.#end -= this.#start;
-    this.#start = 0;
   }
 
   #append(chunk: Uint8Array): void {

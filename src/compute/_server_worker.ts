@@ -23,11 +23,18 @@
  */
 import { claimChannel } from "../io/_worker_channel_worker.js";
 import { REMOTE_REF, spawn, Task } from "../core/_internal.ts";
-import { Codec, type CodecContext, type TaskRefRecord } from "../net/codec.ts";
+import {
+  Codec,
+  type CodecContext,
+  DEFAULT_CODEC_LIMITS,
+  type TaskRefRecord,
+} from "../net/codec.ts";
 import {
   JOB_PEER,
   REF_PEER,
+  VALUE_HEADROOM,
   W_BATCH,
+  W_CLOSING,
   W_FAILED,
   W_MESSAGE,
   W_READY,
@@ -103,7 +110,11 @@ const context: CodecContext = {
     throw new TypeError("unexpected channel from the host");
   },
 };
-const codec = new Codec(context);
+// Values travel inside frames: keep room for the frame around them, so a
+// result or message that is too large fails its job, not the Worker.
+const codec = new Codec(context, {
+  maxMessageSize: DEFAULT_CODEC_LIMITS.maxMessageSize - VALUE_HEADROOM,
+});
 
 function encode(v: unknown): Uint8Array {
   return codec.encode(v).slice();
@@ -149,6 +160,32 @@ addEventListener("unhandledrejection", (e) => {
   e.preventDefault();
   console.error("denocos server: unhandled rejection in a job:", e.reason);
 });
+addEventListener("error", (e) => {
+  // Nor an exception thrown from a job's timer or event callback.
+  e.preventDefault();
+  console.error("denocos server: uncaught error in a job:", e.error ?? e.message);
+});
+
+// A job that closes the Worker or exits: say so first (flushed at once),
+// so the server replaces it instead of waiting for answers that never come.
+const scope = globalThis as unknown as { close(): void };
+const realClose = scope.close;
+const realExit = Deno.exit;
+let closing = false;
+function goingAway(how: string): void {
+  if (closing) return;
+  closing = true;
+  queue(W_CLOSING, 0, encode(`a job closed its Worker (${how})`));
+  flush();
+}
+scope.close = () => {
+  goingAway("close()");
+  Reflect.apply(realClose, scope, []);
+};
+Deno.exit = ((code?: number) => {
+  goingAway(`Deno.exit(${code ?? ""})`);
+  return realExit(code);
+}) as typeof Deno.exit;
 
 async function start(
   init: { entry: string; setup: string | null; setupArgs: Uint8Array | null },
@@ -216,7 +253,7 @@ function run(jobId: number, name: string, argBytes: Uint8Array): void {
     queue(W_FAILED, jobId, encodeError(e));
     return;
   }
-  Object.defineProperty(task, "setup", { value: setupValue });
+  if (setupValue !== undefined) Object.defineProperty(task, "setup", { value: setupValue });
   jobs.set(jobId, task);
   jobOf.set(task, jobId);
   task.finish().then(

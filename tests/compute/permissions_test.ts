@@ -1,5 +1,10 @@
 import assert from "node:assert/strict";
-import { intersectPermissions, permissionFlags, withRead } from "../../src/compute/_permissions.ts";
+import {
+  intersectPermissions,
+  permissionFlags,
+  withRead,
+  writeReaches,
+} from "../../src/compute/_permissions.ts";
 
 const NONE = {
   read: false,
@@ -124,4 +129,12 @@ Deno.test("permissionFlags and withRead", () => {
   assert.throws(() => permissionFlags({ ...NONE, read: ["/a,b"] }), TypeError);
   assert.deepEqual(withRead({ ...NONE, read: ["/d"] }, ["/code"]).read, ["/code", "/d"]);
   assert.equal(withRead({ ...NONE, read: true }, ["/code"]).read, true);
+});
+
+Deno.test("writeReaches: a write grant over, under or at a folder reaches it", () => {
+  assert.equal(writeReaches(NONE, "/code"), false);
+  assert.equal(writeReaches({ ...NONE, write: true }, "/code"), true);
+  assert.equal(writeReaches({ ...NONE, write: ["/"] }, "/code"), true);
+  assert.equal(writeReaches({ ...NONE, write: ["/code/sub"] }, "/code"), true);
+  assert.equal(writeReaches({ ...NONE, write: ["/codes", "/tmp"] }, "/code"), false);
 });
