@@ -249,6 +249,7 @@ export class ComputeNode implements AsyncDisposable {
           permissions,
           allowed: this.#options.allow,
           memoryMB: this.#options.serverMemory,
+          protect: [this.#cache.dir], // no job may be granted write access to the cache
           serverSetup,
           setupArgs,
           onJobMessage: (target, message) => {
