@@ -152,3 +152,34 @@ Deno.test("compute: a wrong secret is refused; a malformed job request is answer
   const st = await watcher.finish();
   assert.ok(st instanceof MonitorStatus && st.type === "finished" && st.value === 8);
 });
+
+Deno.test("compute: with maxAttempts 1 an abandoned job is not started again", async () => {
+  await using doomed = await NodeProcess.start(1);
+  await using other = await NodeProcess.start(1);
+  await using s = await client();
+  const status = recorder(s);
+  await using comp = new Computation({
+    module: JOBS,
+    scheduler: s,
+    status: status.task,
+    nodes: [doomed.location, other.location],
+    resubmit: true,
+    maxAttempts: 1,
+  });
+  await comp.schedule({ timeout: 30_000 });
+  await comp.runAt(doomed.location, "slow", 60_000, "never");
+  doomed.kill();
+  await status.until((m): m is StatusMessage =>
+    m instanceof StatusMessage && m.type === "NodeAbandoned"
+  );
+  // A job run after the loss goes through the same queue: once it has
+  // started, a resubmission (had there been one) would have started first.
+  const after = await comp.run("double", 1);
+  assert.equal(await after.finish({ timeout: 30_000 }), 2);
+  await status.until((m): m is StatusMessage =>
+    m instanceof StatusMessage && m.type === "TaskStarted" &&
+    (m.task as { key: string }).key === after.key
+  );
+  const started = status.seen.filter((m) => m instanceof StatusMessage && m.type === "TaskStarted");
+  assert.equal(started.length, 2); // the first job and `after`, nothing resubmitted
+});
