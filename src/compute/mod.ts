@@ -40,3 +40,10 @@ export {
   type StatusType,
 } from "./status_message.ts";
 export type { PermissionGrant, PermissionKind, PermissionSet } from "./_permissions.ts";
+export {
+  ClusterScheduler,
+  type ClusterSchedulerOptions,
+  type ClusterSnapshot,
+  type NodeSnapshot,
+  SCHEDULER_SERVICES,
+} from "./cluster_scheduler.ts";
