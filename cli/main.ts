@@ -42,9 +42,9 @@ export function isCompiled(): boolean {
  * `deno run` (`<binary> run <deno flags> …/_server_main.ts`), since the
  * binary is its own `Deno.execPath()`; that form is recognised too.
  */
-function serverInvocation(args: string[]): boolean {
+export function isServerInvocation(args: string[], compiled: boolean = isCompiled()): boolean {
   if (args[0] === "__server") return true;
-  return isCompiled() && args[0] === "run" && args.length > 1 &&
+  return compiled && args[0] === "run" && args.length > 1 &&
     args.at(-1)!.endsWith("/src/compute/_server_main.ts") &&
     args.slice(1, -1).every((a) => a.startsWith("--"));
 }
@@ -76,7 +76,7 @@ export function program(): Command {
 
 /** Runs the command line `args`; resolves the exit code. */
 export async function main(args: string[]): Promise<number> {
-  if (serverInvocation(args)) {
+  if (isServerInvocation(args)) {
     // By URL, not a literal: type-checked together with commander's Node typings,
     // `_server_main.ts` would not check (its timers are Deno's); `deno compile` has it by --include.
     await import(new URL("../src/compute/_server_main.ts", import.meta.url).href);

@@ -4,6 +4,8 @@
  * (a client with the wrong one is refused).
  */
 import assert from "node:assert/strict";
+import { Scheduler, TaskTerminated } from "../../mod.ts";
+import { Computation } from "../../src/compute/mod.ts";
 import { cli, CliProcess } from "./_cli.ts";
 
 const JOBS = "tests/cli/fixtures/cli_jobs.ts";
@@ -46,5 +48,27 @@ Deno.test("cli node: the secret from --secret-file or DENOCOS_SECRET; a wrong on
     assert.equal((await cli(args, { DENOCOS_SECRET: "s3cret" })).code, 0);
   } finally {
     await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("cli node: SIGTERM terminates the running jobs and their clients hear it", async () => {
+  await using node = await CliProcess.start(["node", "--port", "0", "--cpus", "1"]);
+  const client = new Scheduler();
+  await client.listen({ hostname: "127.0.0.1", port: 0 });
+  try {
+    await using comp = new Computation({
+      module: new URL("./fixtures/cli_jobs.ts", import.meta.url),
+      scheduler: client,
+      nodes: [{ hostname: "127.0.0.1", port: node.port }],
+    });
+    await comp.schedule({ timeout: 30_000 });
+    const job = await comp.run("hang");
+    const ended = job.finish({ timeout: 30_000 }).then(() => "returned", (e: unknown) => e);
+    const { status } = await node.stop();
+    assert.equal(status.code, 0);
+    const e = await ended;
+    assert.ok(e instanceof TaskTerminated, String(e));
+  } finally {
+    await client.finish();
   }
 });
