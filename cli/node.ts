@@ -93,6 +93,10 @@ async function runNode(options: NodeOptions): Promise<void> {
     e.preventDefault();
     logger.warn("unhandled rejection: {error}", { error: e.reason });
   });
+  globalThis.addEventListener("error", (e) => {
+    e.preventDefault();
+    logger.error("uncaught error: {error}", { error: e.error });
+  });
   const stop = untilSignal();
   const node = await ComputeNode.start({
     hostname: options.host,

@@ -44,3 +44,19 @@ Deno.test("cli: bad usage exits 2 with a one-line reason", async () => {
     assert.match(lines[0], reason);
   }
 });
+
+Deno.test("cli: a scheduler or node that cannot be reached is a failure (exit 1), one line", async () => {
+  const server = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const port = server.addr.port;
+  server.close(); // a port nobody listens on
+  for (
+    const args of [
+      ["status", "--scheduler", `127.0.0.1:${port}`],
+      ["run", "tests/cli/fixtures/cli_jobs.ts", "add", "--node", `127.0.0.1:${port}`],
+    ]
+  ) {
+    const r = await cli(args);
+    assert.equal(r.code, 1, r.stderr);
+    assert.match(r.stderr, /^denocos: cannot reach 127\.0\.0\.1:\d+.*\n$/);
+  }
+});
