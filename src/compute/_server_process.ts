@@ -608,13 +608,24 @@ export class ServerProcess {
 function serverEnv(env: boolean | string[]): Record<string, string> | undefined {
   if (env === true) return undefined;
   const out: Record<string, string> = {};
-  const all = Deno.env.toObject();
   const names = env === false ? BASE_ENV : [...BASE_ENV, ...env];
+  let all: Record<string, string> | null = null;
   for (const n of names) {
-    if (n.endsWith("*")) {
-      const p = n.slice(0, -1);
-      for (const k in all) if (k.startsWith(p)) out[k] = all[k];
-    } else if (all[n] !== undefined) out[n] = all[n];
+    try {
+      if (n.endsWith("*")) {
+        all ??= Deno.env.toObject();
+        const p = n.slice(0, -1);
+        for (const k in all) if (k.startsWith(p)) out[k] = all[k];
+      } else {
+        const v = Deno.env.get(n);
+        if (v !== undefined) out[n] = v;
+      }
+    } catch (e) {
+      // A node run with narrow --allow-env passes on only what it may read.
+      if (!(e instanceof Deno.errors.NotCapable || e instanceof Deno.errors.PermissionDenied)) {
+        throw e;
+      }
+    }
   }
   return out;
 }

@@ -18,6 +18,7 @@ import type { PermissionSet } from "./_permissions.ts";
 import { NODE_SERVICES, type NodeInfo } from "./node.ts";
 import { pickServer, type ServerLoad } from "./placement.ts";
 import { NodeAvailability, StatusMessage, type StatusType } from "./status_message.ts";
+import { askScheduler, SCHEDULER_SERVICES } from "./cluster_scheduler.ts";
 import "./_wire.ts";
 
 const logger = getLogger(["denocos", "compute"]);
@@ -141,9 +142,10 @@ export class Computation implements AsyncDisposable {
   /**
    * Ships the code to the nodes and starts servers there; resolves once
    * every reachable node has its servers. Starts listening (port 0) if the
-   * scheduler is not a peer yet.
+   * scheduler is not a peer yet. With `location`, the nodes are those the
+   * shared scheduler there (`denocos scheduler`) knows, besides `nodes`.
    */
-  async schedule(options?: { timeout?: number }): Promise<void> {
+  async schedule(options?: { location?: Location; timeout?: number }): Promise<void> {
     if (this.#bundle !== null) throw new Error("schedule: already scheduled");
     const s = this.#scheduler;
     if (!s.networked) await s.listen({ port: 0 });
@@ -154,7 +156,22 @@ export class Computation implements AsyncDisposable {
     }, this);
     s.peerStatus(this.#watcher);
     const peers: PeerInfo[] = [];
-    for (const loc of this.#options.nodes ?? []) {
+    const nodes = [...this.#options.nodes ?? []];
+    if (options?.location !== undefined) {
+      // A shared scheduler (`denocos scheduler`): it knows the nodes; the jobs go to them directly.
+      const at = options.location;
+      await s.peer({ hostname: at.hostname, port: at.port, timeout: options.timeout });
+      const listed = await askScheduler(s, at, SCHEDULER_SERVICES.nodes, options);
+      if (!Array.isArray(listed)) {
+        throw new TypeError("schedule: the scheduler's answer is not a list");
+      }
+      for (const l of listed) {
+        const loc = l as Location;
+        if (typeof loc?.hostname !== "string" || !Number.isInteger(loc?.port)) continue;
+        nodes.push({ hostname: loc.hostname, port: loc.port });
+      }
+    }
+    for (const loc of nodes) {
       peers.push(
         await s.peer({ hostname: loc.hostname, port: loc.port, timeout: options?.timeout }),
       );

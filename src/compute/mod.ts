@@ -45,3 +45,10 @@ export {
   type PermissionKind,
   type PermissionSet,
 } from "./_permissions.ts";
+export {
+  ClusterScheduler,
+  type ClusterSchedulerOptions,
+  type ClusterSnapshot,
+  type NodeSnapshot,
+  SCHEDULER_SERVICES,
+} from "./cluster_scheduler.ts";

@@ -73,6 +73,14 @@ export interface NodeInfo {
   cpus: number;
   /** Its availability now. */
   availability: NodeAvailability;
+  /** Server processes running now, over every computation. */
+  servers: number;
+  /** Computations hosted now. */
+  computations: number;
+  /** Jobs running now. */
+  jobsRunning: number;
+  /** Jobs ended since the node started (returned, failed or terminated). */
+  jobsDone: number;
 }
 
 /** One computation's servers and jobs on this node. */
@@ -113,6 +121,7 @@ export class ComputeNode implements AsyncDisposable {
   readonly #hosted = new Map<string, Hosted>();
   readonly #jobs = new Map<number, Task>();
   #nextJob = 1;
+  #jobsDone = 0;
   #closed = false;
 
   private constructor(
@@ -165,6 +174,11 @@ export class ComputeNode implements AsyncDisposable {
     return this.#jobs.size;
   }
 
+  /** Jobs ended since the node started. */
+  get jobsDone(): number {
+    return this.#jobsDone;
+  }
+
   /**
    * Stops: running jobs are terminated (their watchers hear it), every server
    * is closed and the links are closed.
@@ -212,7 +226,17 @@ export class ComputeNode implements AsyncDisposable {
   }
 
   #info(): NodeInfo {
-    return { name: this.name, cpus: this.cpus, availability: this.#sampler.sample(this.location) };
+    let servers = 0;
+    for (const h of this.#hosted.values()) for (const s of h.servers) if (s !== null) servers++;
+    return {
+      name: this.name,
+      cpus: this.cpus,
+      availability: this.#sampler.sample(this.location),
+      servers,
+      computations: this.#hosted.size,
+      jobsRunning: this.#jobs.size,
+      jobsDone: this.#jobsDone,
+    };
   }
 
   async #prepare(comp: unknown, manifest: unknown): Promise<string[]> {
@@ -325,6 +349,7 @@ export class ComputeNode implements AsyncDisposable {
       }
     } finally {
       this.#jobs.delete(jobId);
+      this.#jobsDone++;
       if (!over) server.terminate(jobId);
     }
   }

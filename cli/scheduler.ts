@@ -1,0 +1,73 @@
+/**
+ * `denocos scheduler`: the cluster's shared scheduler (DESIGN §6a). It
+ * links to the nodes it is given and to every node that joins it, polls
+ * them every second, and answers `denocos status` and
+ * `Computation.schedule({ location })`. Prints one line when ready,
+ * `scheduler <name> listening on H:P`.
+ *
+ * @module
+ */
+import { Command } from "commander";
+import { getLogger } from "@logtape/logtape";
+import type { Location } from "../src/core/_internal.ts";
+import { ClusterScheduler } from "../src/compute/cluster_scheduler.ts";
+import { DEFAULT_PORT } from "../src/net/scheduler.ts";
+import {
+  type CommonOptions,
+  commonOptions,
+  hostPorts,
+  hp,
+  integer,
+  readSecret,
+  readTls,
+  setupLogging,
+  untilSignal,
+} from "./_common.ts";
+import { NODE_PORT } from "./node.ts";
+
+interface SchedulerOptions extends CommonOptions {
+  host: string;
+  port: number;
+  name?: string;
+  node?: Location[];
+  tlsCert?: string;
+  tlsKey?: string;
+}
+
+/** The `scheduler` subcommand. */
+export function schedulerCommand(): Command {
+  const cmd = new Command("scheduler")
+    .description("run the cluster's shared scheduler: it knows the nodes and tells clients")
+    .option("--host <host>", "address to listen on", "127.0.0.1")
+    .option("--port <port>", "TCP port (0: any free one)", integer(0, 65535), DEFAULT_PORT)
+    .option("--name <name>", "the name peers see (default HOST:PORT)")
+    .option(
+      "--node <host:port>",
+      `a node to link to (port default ${NODE_PORT}); repeatable`,
+      hostPorts(NODE_PORT),
+    )
+    .option("--tls-cert <file>", "serve TLS with this certificate (PEM)")
+    .option("--tls-key <file>", "the certificate's key (PEM)");
+  return commonOptions(cmd).action(runScheduler);
+}
+
+async function runScheduler(options: SchedulerOptions): Promise<void> {
+  await setupLogging(options);
+  const logger = getLogger(["denocos", "cli"]);
+  const secret = await readSecret(options);
+  const tls = await readTls(options);
+  const stop = untilSignal();
+  const s = await ClusterScheduler.start({
+    hostname: options.host,
+    port: options.port,
+    name: options.name,
+    secret,
+    tls,
+    nodes: options.node,
+  });
+  console.log(`scheduler ${s.name} listening on ${hp(s.location)}`);
+  const signal = await stop;
+  logger.info("{signal}: stopping", { signal });
+  await s.close();
+  Deno.exit(0);
+}
