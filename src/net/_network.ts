@@ -949,18 +949,19 @@ export class Network implements RemoteOps {
           if (ref === undefined) return;
           status = new MonitorStatus(ref as unknown as Task, "unreachable", r.value);
         } else throw new TypeError("STATUS: not a MonitorStatus");
+        // Only a status this peer owes: about one of its own tasks, for a
+        // watcher of ours that monitors it there. Anything else would let a
+        // peer end other peers' references or fill any mailbox past its limit.
         const ref = status.task as unknown;
-        if (ref instanceof RemoteTask) {
-          ref.markEnded();
-          const key = `${ref.incarnation}:${ref.id}`;
-          const w = peer.monitors.get(key);
-          if (w !== undefined && watcher !== undefined) {
-            const i = w.watchers.indexOf(watcher);
-            if (i >= 0) w.watchers.splice(i, 1);
-            if (w.watchers.length === 0) peer.monitors.delete(key);
-          }
-        }
-        if (watcher !== undefined) deliverStatus(watcher, status);
+        if (!(ref instanceof RemoteTask) || ref.peer !== peer.info.id) return;
+        const key = `${ref.incarnation}:${ref.id}`;
+        const w = peer.monitors.get(key);
+        const i = watcher === undefined || w === undefined ? -1 : w.watchers.indexOf(watcher);
+        if (i < 0) return;
+        ref.markEnded();
+        w!.watchers.splice(i, 1);
+        if (w!.watchers.length === 0) peer.monitors.delete(key);
+        deliverStatus(watcher!, status);
         return;
       }
       case op.TERMINATE:

@@ -1,0 +1,100 @@
+/**
+ * Hostile peers at the API layer: a peer that knows the secret but sends
+ * operations a correct peer never would. Each must fail only that link or
+ * be ignored; the scheduler goes on serving everyone else.
+ */
+import assert from "node:assert/strict";
+import { MonitorStatus, type RemoteTask } from "../../mod.ts";
+import * as op from "../../src/net/_ops.ts";
+import { Cluster } from "./_cluster.ts";
+import { fakeStatus, hostile, Ref } from "./_hostile.ts";
+
+async function victimSetup() {
+  const c = new Cluster();
+  const a = await c.add({ host: "a" });
+  const victim = a.spawn(async (task) => {
+    task.register("victim");
+    return await task.receive({ timeout: 10_000 });
+  });
+  await a.spawn(() => {}).finish();
+  const evil = await hostile(c.net.transport("evil"), a.location!);
+  evil.send([op.LOCATE, 1, op.KIND_TASK, "victim"]);
+  const [, , ref] = await evil.next((m) => m[0] === op.REPLY && m[1] === 1);
+  assert.ok(ref instanceof Ref);
+  return { c, a, victim, evil, ref };
+}
+
+Deno.test("hostile: STATUS for a task the peer never watched reaches nobody, marks nothing ended", async () => {
+  const { c, victim, evil, ref } = await victimSetup();
+  await using _c = c;
+  await using _e = evil;
+  const [a] = c.peers;
+  const b = await c.add({ host: "b" });
+  b.spawn(async (task) => {
+    task.setDaemon();
+    task.register("bystander");
+    await task.sleep();
+  });
+  await a.peer({ hostname: "b", port: 9705 });
+  const bystander = (await a.locate("bystander", { timeout: 5000 })) as unknown as RemoteTask;
+  const record = {
+    peer: bystander.peer,
+    incarnation: bystander.incarnation,
+    id: bystander.id,
+    name: "bystander",
+    location: bystander.location,
+  };
+  const { id, incarnation } = ref.record;
+  for (let i = 0; i < 100; i++) {
+    evil.send([op.STATUS, id, incarnation, fakeStatus(ref)]);
+    // Naming another peer's task: that peer's task did not end.
+    evil.send([op.STATUS, id, incarnation, fakeStatus(new Ref(record))]);
+  }
+  evil.send([op.SEND, id, incarnation, "sentinel"]);
+  assert.equal(await victim.finish(), "sentinel");
+  assert.equal(bystander.send("still there"), true);
+  assert.ok(evil.online);
+});
+
+Deno.test("hostile: replies to requests never sent and FILE_DATA without FILE_OPEN are ignored or refused", async () => {
+  const { c, victim, evil, ref } = await victimSetup();
+  await using _c = c;
+  await using _e = evil;
+  for (let req = 0; req < 50; req++) {
+    evil.send([op.REPLY, req, "unasked"]);
+    evil.send([op.FAIL, req, new Error("unasked")]);
+  }
+  evil.send([op.FILE_DATA, 7, 12345, new Uint8Array(10)]);
+  evil.send([op.FILE_END, 8, 12345]);
+  const failed = await evil.next((m) => m[0] === op.FAIL && m[1] === 7);
+  assert.ok(failed[2] instanceof Error);
+  await evil.next((m) => m[0] === op.FAIL && m[1] === 8);
+  evil.send([op.SEND, ref.record.id, ref.record.incarnation, "fine"]);
+  assert.equal(await victim.finish(), "fine");
+  assert.ok(evil.online);
+});
+
+Deno.test("hostile: a malformed operation fails that link only", async () => {
+  const { c, a, victim, evil, ref } = await victimSetup();
+  await using _c = c;
+  await using _e = evil;
+  const good = await hostile(c.net.transport("good"), a.location!);
+  await using _g = good;
+  evil.send([op.SEND, "not an id", 1, 2]);
+  await evil.closed();
+  good.send([op.SEND, ref.record.id, ref.record.incarnation, "from a good peer"]);
+  assert.equal(await victim.finish(), "from a good peer");
+  assert.ok(good.online);
+});
+
+Deno.test("hostile: MonitorStatus results and STATUS without a watcher do not throw", async () => {
+  const { c, victim, evil, ref } = await victimSetup();
+  await using _c = c;
+  await using _e = evil;
+  const { id, incarnation } = ref.record;
+  evil.send([op.STATUS, 999, incarnation, new MonitorStatus(ref as never, "finished", 1)]);
+  evil.send([op.STATUS, id, incarnation, { type: "unreachable", id: 1, incarnation: 1 }]);
+  evil.send([op.STATUS, id, incarnation, "junk"]);
+  evil.send([op.SEND, id, incarnation, "after"]);
+  assert.equal(await victim.finish(), "after");
+});
