@@ -101,6 +101,32 @@ function inside(dest: string, dir: string, name: string): string {
   return [dest, ...parts, name].join("/");
 }
 
+function parentOf(path: string): string {
+  return path.slice(0, path.lastIndexOf("/"));
+}
+
+/**
+ * Refuses a target whose folder resolves outside `root` through a symlink:
+ * checks the deepest folder of `target` that exists, so that `mkdir` never
+ * follows a link out of the destination.
+ */
+async function staysInside(root: string, target: string): Promise<void> {
+  const real = await Deno.realPath(root);
+  for (let dir = parentOf(target); dir.length >= root.length; dir = parentOf(dir)) {
+    let at: string;
+    try {
+      at = await Deno.realPath(dir);
+    } catch (e) {
+      if (e instanceof Deno.errors.NotFound) continue;
+      throw e;
+    }
+    if (at !== real && !at.startsWith(`${real}/`)) {
+      throw new TypeError("'dir' must stay inside the destination folder (it leads out by a link)");
+    }
+    return;
+  }
+}
+
 /**
  * One file being received from a peer.
  *
@@ -213,7 +239,9 @@ export class FileReceiver {
           ];
           const root = await dest();
           const target = inside(root, dir, name);
-          const existing = await Deno.stat(target).catch(() => null);
+          await staysInside(root, target);
+          // lstat: a symlink there is replaced, never read or followed.
+          const existing = await Deno.lstat(target).catch(() => null);
           if (existing !== null) {
             if (existing.isFile && existing.size === size) {
               const same = await sha256Hex(await Deno.readFile(target)) === hash;
@@ -221,7 +249,8 @@ export class FileReceiver {
             }
             if (!overwrite) throw new Deno.errors.AlreadyExists(`'${name}' exists already`);
           }
-          await Deno.mkdir(target.slice(0, target.lastIndexOf("/")), { recursive: true });
+          await Deno.mkdir(parentOf(target), { recursive: true });
+          await staysInside(root, target);
           const part = `${target}.part-${req}`;
           const file = await Deno.open(part, { write: true, create: true, truncate: true });
           files.set(req, new FileReceiver(file, part, target, size, hash, mtime, mode));
@@ -252,7 +281,9 @@ export class FileReceiver {
           return true;
         }
         case FILE_DELETE: {
-          const target = inside(await dest(), m[3] as string, m[2] as string);
+          const root = await dest();
+          const target = inside(root, m[3] as string, m[2] as string);
+          await staysInside(root, target);
           return await Deno.remove(target).then(() => true, () => false);
         }
       }
