@@ -101,6 +101,9 @@ function inside(dest: string, dir: string, name: string): string {
   return [dest, ...parts, name].join("/");
 }
 
+/** How many files one peer may be sending at once (each holds a descriptor). */
+export const MAX_OPEN_FILES = 64;
+
 function parentOf(path: string): string {
   return path.slice(0, path.lastIndexOf("/"));
 }
@@ -221,6 +224,7 @@ export class FileReceiver {
     m: unknown[],
     reply: (req: number, value: unknown) => void,
     fail: (req: number, error: unknown) => void,
+    alive: () => boolean = () => true,
   ): void {
     const req = m[1] as number;
     const run = async (): Promise<unknown> => {
@@ -237,6 +241,9 @@ export class FileReceiver {
             string,
             boolean,
           ];
+          if (files.size >= MAX_OPEN_FILES) {
+            throw new RangeError(`more than ${MAX_OPEN_FILES} files in transfer at once`);
+          }
           const root = await dest();
           const target = inside(root, dir, name);
           await staysInside(root, target);
@@ -253,7 +260,13 @@ export class FileReceiver {
           await staysInside(root, target);
           const part = `${target}.part-${req}`;
           const file = await Deno.open(part, { write: true, create: true, truncate: true });
-          files.set(req, new FileReceiver(file, part, target, size, hash, mtime, mode));
+          const receiver = new FileReceiver(file, part, target, size, hash, mtime, mode);
+          // The peer may have gone (or opened too many) while this one opened.
+          if (!alive() || files.size >= MAX_OPEN_FILES) {
+            receiver.abort();
+            throw new RangeError("file transfer abandoned");
+          }
+          files.set(req, receiver);
           return "send";
         }
         case FILE_DATA: {

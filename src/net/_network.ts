@@ -1077,6 +1077,7 @@ export class Network implements RemoteOps {
           m,
           (req, value) => this.#reply(peer, req, value),
           (req, error) => this.#fail(peer, req, error),
+          () => this.#peers.get(peer.info.id) === peer,
         );
         return;
     }

@@ -164,6 +164,33 @@ Deno.test("files from a hostile peer: oversized, truncated or corrupt transfers 
   assert.ok(evil.online);
 });
 
+Deno.test("files: a peer lost mid-transfer leaves no partial file", async () => {
+  await using p = await pair();
+  const body = new Uint8Array(100);
+  const hash = await sha256Hex(body);
+  // Lost after a chunk.
+  const one = await hostile(p.c.net.transport("evil1"), p.b.location!);
+  one.send([op.FILE_OPEN, 1, "one", "", body.length, null, null, hash, false]);
+  await one.next((m) => m[0] === op.REPLY && m[1] === 1);
+  one.send([op.FILE_DATA, 2, 1, body.subarray(0, 50)]);
+  await one.next((m) => m[0] === op.REPLY && m[1] === 2);
+  await one.hub.close();
+  await until(p.dest, []);
+  // Lost while the file was being opened.
+  const two = await hostile(p.c.net.transport("evil2"), p.b.location!);
+  two.send([op.FILE_OPEN, 1, "two", "", body.length, null, null, hash, false]);
+  await two.hub.close();
+  // Then a third transfer completes, so the second one's open has settled.
+  const three = await hostile(p.c.net.transport("evil3"), p.b.location!);
+  await using _3 = three;
+  three.send([op.FILE_OPEN, 1, "three", "", body.length, null, null, hash, false]);
+  await three.next((m) => m[0] === op.REPLY && m[1] === 1);
+  three.send([op.FILE_DATA, 2, 1, body]);
+  three.send([op.FILE_END, 3, 1]);
+  await three.next((m) => m[0] === op.REPLY && m[1] === 3);
+  await until(p.dest, ["three"]);
+});
+
 Deno.test("sendFile to a peer lost mid-transfer rejects PeerLost; the receiver keeps nothing", async () => {
   await using p = await pair();
   const path = `${p.src}/big.bin`;
@@ -179,5 +206,23 @@ Deno.test("sendFile to a peer lost mid-transfer rejects PeerLost; the receiver k
   await watcher.finish();
   p.c.net.kill("a");
   await assert.rejects(sending);
+  await until(p.dest, []);
+});
+
+Deno.test("files: a peer opening transfers without end is refused past a cap; nothing stays", async () => {
+  await using p = await pair();
+  const evil = await hostile(p.c.net.transport("evil"), p.b.location!);
+  const hash = await sha256Hex(new Uint8Array(1));
+  for (let r = 1; r <= 200; r++) {
+    evil.send([op.FILE_OPEN, r, `f${r}`, "", 1, null, null, hash, false]);
+  }
+  let refused = 0;
+  for (let r = 1; r <= 200; r++) {
+    const m = await evil.next((x) => (x[0] === op.REPLY || x[0] === op.FAIL) && x[1] === r);
+    if (m[0] === op.FAIL) refused++;
+  }
+  assert.ok(refused >= 200 - 64, `only ${refused} refused`);
+  assert.ok(evil.online);
+  await evil.hub.close();
   await until(p.dest, []);
 });
