@@ -477,12 +477,18 @@ export class Network implements RemoteOps {
       return bad !== undefined ? Promise.reject(bad) : Promise.resolve(0);
     }
     const req = this.#nextReq++;
-    // The peer waits for subscribers; we wait a little longer for its answer.
+    // The peer waits for subscribers until `timeout` after the message
+    // reaches it, so its answer comes later than that here: we wait longer,
+    // by the time a live peer may take to answer (a lost one settles 0),
+    // rather than say 0 for a message it delivered.
     const timeout = options?.timeout;
+    const wait = timeout === undefined
+      ? undefined
+      : timeout + this.config.peerTimeout + this.config.heartbeatInterval;
     return this.#request(
       peer,
       [op.CH_DELIVER, req, c.name, message, n, timeout ?? null, forwardHops + 1],
-      { timeout, signal: options?.signal },
+      { timeout: wait, signal: options?.signal },
       0,
       "zero",
       req,

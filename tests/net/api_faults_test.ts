@@ -134,3 +134,83 @@ Deno.test("finish() ends while a dial hangs on a partition (explicit peer and pe
   c.net.heal();
   await b.finish();
 });
+
+Deno.test("messages sent just before finish() all arrive", async () => {
+  await using c = new Cluster();
+  const { a, ref, got } = await withSleeper(c);
+  c.net.delay(5);
+  for (let i = 0; i < 2000; i++) ref.send(i);
+  await a.finish();
+  const b = c.peers[1];
+  await b.spawn(async (task) => {
+    while (got.length < 2000) await task.sleep(5);
+  }).finish();
+  assert.deepEqual(got, [...Array(2000).keys()]);
+});
+
+Deno.test("a caller terminated while its request is pending; the late answer harms nothing", async () => {
+  await using c = new Cluster();
+  const { a, b } = await withSleeper(c);
+  const ender = b.spawn(async (task) => {
+    task.register("ender");
+    await task.receive();
+    return "done";
+  });
+  await b.spawn(() => {}).finish();
+  const ref = (await a.locate("ender", { timeout: 5000 })) as unknown as RemoteTask;
+  const caller = a.spawn(async () => await ref.finish());
+  await a.spawn((t) => t.sleep(0)).finish();
+  caller.terminate();
+  await assert.rejects(caller.finish());
+  ref.send("go");
+  assert.equal(await ender.finish(), "done");
+  assert.equal(await ref.finish({ timeout: 5000 }), "done");
+});
+
+Deno.test("under resets (drop), every request settles and the link recovers", async () => {
+  await using c = new Cluster(7);
+  const { a, ref } = await withSleeper(c);
+  c.net.drop(0.2);
+  const results = await Promise.all(
+    Array.from(
+      { length: 30 },
+      (_, i) => a.spawn(() => ref.deliver(i, { timeout: 2 * FAST.peerTimeout })).finish(),
+    ),
+  );
+  for (const r of results) assert.ok(r === 0 || r === 1);
+  c.net.drop(0);
+  // The last redial may still fail on an old loss and give the peer up:
+  // then dialling again must bring it back.
+  let again: RemoteTask | undefined;
+  for (let i = 0; i < 5 && again === undefined; i++) {
+    await a.peer({ hostname: "b", port: 9705, timeout: 5000 });
+    again = (await a.locate("sleeper", { timeout: 2 * FAST.peerTimeout })) as unknown as
+      | RemoteTask
+      | undefined;
+  }
+  assert.ok(again !== undefined);
+  assert.equal(await again.deliver("after", { timeout: 5000 }), 1);
+});
+
+Deno.test("remote channel deliver: a subscriber arriving just before the peer's deadline is counted", async () => {
+  await using c = new Cluster();
+  // A delay shorter than peerTimeout, so that the link stays up.
+  const a = await c.add({ host: "a", peerTimeout: 2000 });
+  const b = await c.add({ host: "b", peerTimeout: 2000 });
+  await a.peer({ hostname: "b", port: 9705 });
+  const ch = new Channel("late", { scheduler: b });
+  ch.register();
+  const remote = await a.locateChannel("late", { timeout: 5000 });
+  c.net.delay(200);
+  const delivering = a.spawn(() => remote!.deliver("m", { n: 1, timeout: 400 }));
+  // Subscribes on b at ~500 ms: after a's own 400 ms, before b's (200 + 400).
+  const late = b.spawn(async (task) => {
+    await task.sleep(500);
+    await ch.subscribe(task);
+    return await task.receive({ timeout: 5000 });
+  });
+  const count = await delivering.finish();
+  assert.equal(await late.finish(), "m");
+  assert.equal(count, 1, "the message was delivered, yet deliver said 0");
+  c.net.delay(0);
+});
