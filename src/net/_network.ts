@@ -936,7 +936,15 @@ export class Network implements RemoteOps {
             this.#sendOp(p, [...to, new MonitorStatus(t, type, value)]);
           } catch {
             // A result the codec cannot carry: report how it ended, not what.
-            this.#sendOp(p, [...to, new MonitorStatus(t, type, undefined)]);
+            try {
+              this.#sendOp(p, [...to, new MonitorStatus(t, type, undefined)]);
+            } catch (e) {
+              // Its queue is full: thrown here it would end the process.
+              logger.warn("monitor status for {name} dropped: {error}", {
+                name: p.info.name,
+                error: e,
+              });
+            }
           }
         };
         t.finish().then((v) => report("finished", v), (e) => report(statusType(t), e));

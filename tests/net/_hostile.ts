@@ -37,7 +37,7 @@ let count = 0;
 export async function hostile(
   transport: Transport,
   to: { hostname: string; port: number },
-  options: { secret?: string; cluster?: string } = {},
+  options: { secret?: string; cluster?: string; peerTimeout?: number } = {},
 ): Promise<Hostile> {
   const id = `evil${count++}`;
   const codec = new Codec({
@@ -64,7 +64,7 @@ export async function hostile(
     secret: options.secret ?? "s3cret",
     cluster: options.cluster ?? "denocos",
     heartbeatInterval: 50,
-    peerTimeout: 300,
+    peerTimeout: options.peerTimeout ?? 300,
     maxMessageSize: 64 << 20,
     maxQueuedBytes: 64 << 20,
   }, {

@@ -4,10 +4,11 @@
  * be ignored; the scheduler goes on serving everyone else.
  */
 import assert from "node:assert/strict";
-import { MonitorStatus, type RemoteTask } from "../../mod.ts";
+import { Channel, MonitorStatus, type RemoteTask, Scheduler } from "../../mod.ts";
 import * as op from "../../src/net/_ops.ts";
 import { Cluster } from "./_cluster.ts";
 import { fakeStatus, hostile, Ref } from "./_hostile.ts";
+import type { Transport, TransportConn } from "../../src/net/transport.ts";
 
 async function victimSetup() {
   const c = new Cluster();
@@ -97,4 +98,124 @@ Deno.test("hostile: MonitorStatus results and STATUS without a watcher do not th
   evil.send([op.STATUS, id, incarnation, "junk"]);
   evil.send([op.SEND, id, incarnation, "after"]);
   assert.equal(await victim.finish(), "after");
+});
+
+Deno.test("hostile: a subscription whose peer leaves at once is dropped with it", async () => {
+  await using c = new Cluster();
+  const a = await c.add({ host: "a" });
+  const ch = new Channel("news", { scheduler: a });
+  ch.register();
+  const evil = await hostile(c.net.transport("evil"), a.location!);
+  const me = new Ref({
+    peer: evil.id,
+    incarnation: 1,
+    id: 1,
+    name: "me",
+    location: evil.hub.location,
+  });
+  // Subscribed once properly, then again in the same breath as goodbye.
+  evil.send([op.CH_SUB, 1, "news", me]);
+  await evil.next((m) => m[0] === op.REPLY && m[1] === 1);
+  evil.send([op.CH_UNSUB, 2, "news", me]);
+  await evil.next((m) => m[0] === op.REPLY && m[1] === 2);
+  for (let i = 0; i < 100; i++) evil.send([op.CH_SUB, 3 + i, "news", me]);
+  await evil.hub.close();
+  // Once a has seen the goodbye, the channel has no subscriber left.
+  await a.spawn(async (task) => {
+    while (a.peers().length > 0) await task.sleep(5);
+  }).finish();
+  assert.equal(ch.send("anyone?"), 0);
+});
+
+/** A transport whose connections' writes hang while `stalled` (a peer that stopped reading). */
+function stalling(inner: Transport) {
+  const gate = { stalled: false, release: [] as (() => void)[] };
+  const wrap = (c: TransportConn): TransportConn => ({
+    get localAddr() {
+      return c.localAddr;
+    },
+    get remoteAddr() {
+      return c.remoteAddr;
+    },
+    read: (p) => c.read(p),
+    write: async (p) => {
+      while (gate.stalled) await new Promise<void>((r) => gate.release.push(r));
+      return await c.write(p);
+    },
+    close: () => c.close(),
+  });
+  const transport: Transport = {
+    listen: (spec) =>
+      inner.listen(spec).then((l) => ({
+        addr: l.addr,
+        close: () => l.close(),
+        accept: () => l.accept().then(wrap),
+        async *[Symbol.asyncIterator]() {
+          for await (const c of l) yield wrap(c);
+        },
+      })),
+    dial: (spec) => inner.dial(spec).then(wrap),
+  };
+  return {
+    transport,
+    stall: () => gate.stalled = true,
+    resume: () => {
+      gate.stalled = false;
+      for (const r of gate.release.splice(0)) r();
+    },
+  };
+}
+
+Deno.test("hostile: a peer that stops reading while it monitors a task cannot crash the process", async () => {
+  await using c = new Cluster();
+  const gate = stalling(c.net.transport("a"));
+  const a = new Scheduler();
+  c.peers.push(a);
+  await a.listen({
+    port: 9705,
+    secret: "s3cret",
+    discover: false,
+    transport: gate.transport,
+    peerTimeout: 10_000,
+    maxQueuedBytes: 64 * 1024,
+  });
+  const evil = await hostile(c.net.transport("evil"), a.location!, { peerTimeout: 10_000 });
+  await using _e = evil;
+  const victim = a.spawn(async (task) => {
+    task.register("victim");
+    const back = await task.receive<RemoteTask>({ timeout: 10_000 });
+    await task.receive({ timeout: 10_000 }); // "fill"
+    // Writes to that peer hang now: fill the queue, halving sizes down to
+    // one byte, so that not even a status fits.
+    let refused = "";
+    for (let size = 32 * 1024; size >= 1; size >>= 1) {
+      try {
+        for (let i = 0; i < 100_000; i++) back!.send(new Uint8Array(size));
+      } catch (e) {
+        refused = (e as Error).name;
+      }
+    }
+    return refused;
+  });
+  await a.spawn(() => {}).finish();
+  evil.send([op.LOCATE, 1, op.KIND_TASK, "victim"]);
+  const [, , ref] = await evil.next((m) => m[0] === op.REPLY && m[1] === 1) as [0, 0, Ref];
+  const { id, incarnation } = ref.record;
+  const mine = new Ref({
+    peer: evil.id,
+    incarnation: 1,
+    id: 9,
+    name: "mine",
+    location: evil.hub.location,
+  });
+  evil.send([op.MONITOR, id, incarnation, mine]);
+  evil.send([op.SEND, id, incarnation, mine]);
+  evil.send([op.DELIVER, 2, id, incarnation, "fill"]);
+  await evil.next((m) => m[0] === op.REPLY && m[1] === 2);
+  gate.stall();
+  // The victim ends with the queue full: its status for the monitor cannot
+  // be queued, and that must not become an unhandled rejection.
+  assert.equal(await victim.finish(), "MailboxFull");
+  await a.spawn((task) => task.sleep(0)).finish();
+  gate.resume();
 });
