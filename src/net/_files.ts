@@ -50,7 +50,7 @@ function baseName(path: string): string {
 export async function sendFile(
   path: string,
   options: SendFileOptions | undefined,
-  _send: (m: unknown[]) => boolean,
+  send: (m: unknown[]) => boolean,
   request: (m: unknown[], options: { timeout?: number }) => Promise<unknown>,
   nextReq: () => number,
 ): Promise<number> {
@@ -75,8 +75,18 @@ export async function sendFile(
     options?.overwrite ?? false,
   ], opts);
   if (answer === "have") return 0;
-  for (let at = 0; at < bytes.length; at += CHUNK) {
-    await request([FILE_DATA, nextReq(), open, bytes.subarray(at, at + CHUNK)], opts);
+  try {
+    for (let at = 0; at < bytes.length; at += CHUNK) {
+      await request([FILE_DATA, nextReq(), open, bytes.subarray(at, at + CHUNK)], opts);
+    }
+  } catch (e) {
+    // Given up (a timeout, a refused chunk): an early FILE_END makes the
+    // receiver drop its partial file and descriptor instead of holding them
+    // for as long as the link lasts. Its answer is nobody's.
+    try {
+      send([FILE_END, nextReq(), open]);
+    } catch { /* the link is gone: the receiver dropped it already */ }
+    throw e;
   }
   await request([FILE_END, nextReq(), open], opts);
   return bytes.length;

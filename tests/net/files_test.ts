@@ -226,3 +226,30 @@ Deno.test("files: a peer opening transfers without end is refused past a cap; no
   await evil.hub.close();
   await until(p.dest, []);
 });
+
+Deno.test("sendFile that gives up mid-transfer (timeout) leaves no partial file at the receiver", async () => {
+  const src = await Deno.makeTempDir({ prefix: "denocos-src-" });
+  const dest = await Deno.makeTempDir({ prefix: "denocos-dest-" });
+  try {
+    await using c = new Cluster();
+    const a = await c.add({ host: "a", peerTimeout: 5000 });
+    const b = await c.add({ host: "b", destPath: dest, peerTimeout: 5000 });
+    await a.peer({ hostname: "b", port: 9705 });
+    const path = `${src}/big.bin`;
+    await Deno.writeFile(path, new Uint8Array(16 * 1024 * 1024));
+    const sending = a.sendFile(b.location!, path, { timeout: 200 });
+    await b.spawn(async (task) => {
+      for (;;) {
+        for await (const e of Deno.readDir(dest)) if (e.name.includes(".part")) return;
+        await task.sleep(1);
+      }
+    }).finish();
+    c.net.partition("a", "b");
+    await assert.rejects(sending);
+    c.net.heal();
+    await until(dest, []);
+  } finally {
+    await Deno.remove(src, { recursive: true });
+    await Deno.remove(dest, { recursive: true });
+  }
+});
