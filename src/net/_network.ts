@@ -44,6 +44,12 @@ const logger = getLogger(["denocos", "net"]);
 /** How many ended tasks stay answerable for `finish` and `monitor`. */
 const HANDED_OUT = 10_000;
 
+/** Dials to peers heard of (exchange, discovery) in progress at once. */
+const MAX_DIALS = 16;
+
+/** Peers heard of that wait for a dial; past it, newer ones are ignored. */
+const MAX_TO_DIAL = 4096;
+
 /** How many hops a message forwarded between channels may make. */
 export const MAX_HOPS = 16;
 
@@ -157,6 +163,9 @@ export class Network implements RemoteOps {
   #closed = false;
   #dest: Promise<string> | null = null;
   #discovery: { close(): Promise<void> | void } | null = null;
+  /** Peers heard of, to dial at most MAX_DIALS at a time (a PEERS flood cannot open thousands). */
+  #toDial = new Map<string, Location>();
+  #dialing = 0;
 
   private constructor(scheduler: CoreScheduler, config: NetworkConfig) {
     this.scheduler = scheduler;
@@ -214,12 +223,7 @@ export class Network implements RemoteOps {
           },
           onPeer: (found: { id: string; location: Location }) => {
             if (found.id === net.id || net.#peers.has(found.id) || net.#closed) return;
-            net.connect(found.location).catch((e) =>
-              logger.debug("discovered peer {loc} unreachable: {error}", {
-                loc: `${found.location.hostname}:${found.location.port}`,
-                error: e,
-              })
-            );
+            net.#dialLater(found.location.hostname, found.location.port, "discovery");
           },
         });
       } catch (e) {
@@ -367,6 +371,7 @@ export class Network implements RemoteOps {
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
+    this.#toDial.clear();
     await this.#discovery?.close();
     await this.#hub.close();
     for (const s of this.#searches) s.queue.settleAll(undefined);
@@ -1072,13 +1077,7 @@ export class Network implements RemoteOps {
       case op.PEERS:
         for (const [id, hostname, port] of m[1] as [string, string, number][]) {
           if (id === this.id || this.#peers.has(id) || this.#closed) continue;
-          this.connect({ hostname, port }).catch((e) =>
-            logger.debug("peer {loc} heard of from {from} unreachable: {error}", {
-              loc: `${hostname}:${port}`,
-              from: peer.info.name,
-              error: e,
-            })
-          );
+          this.#dialLater(hostname, port, peer.info.name);
         }
         return;
       case op.FILE_OPEN:
@@ -1094,6 +1093,35 @@ export class Network implements RemoteOps {
           () => this.#peers.get(peer.info.id) === peer,
         );
         return;
+    }
+  }
+
+  /** Queues a dial to a peer heard of from `from`; dials MAX_DIALS at a time. */
+  #dialLater(hostname: string, port: number, from: string): void {
+    const key = `${hostname}:${port}`;
+    if (this.#toDial.has(key) || this.#toDial.size >= MAX_TO_DIAL) return;
+    this.#toDial.set(key, { hostname, port });
+    this.#pumpDials(from);
+  }
+
+  #pumpDials(from: string): void {
+    while (this.#dialing < MAX_DIALS && this.#toDial.size > 0 && !this.#closed) {
+      const [key, to] = this.#toDial.entries().next().value!;
+      this.#toDial.delete(key);
+      if (this.#peerAt(to) !== undefined) continue;
+      this.#dialing++;
+      // Bounded, so that silent addresses cannot hold every dial slot.
+      const timeout = Math.max(5000, 2 * this.config.peerTimeout);
+      this.connect(to, { timeout }).catch((e) =>
+        logger.debug("peer {loc} heard of from {from} unreachable: {error}", {
+          loc: key,
+          from,
+          error: e,
+        })
+      ).finally(() => {
+        this.#dialing--;
+        this.#pumpDials(from);
+      });
     }
   }
 

@@ -219,3 +219,38 @@ Deno.test("hostile: a peer that stops reading while it monitors a task cannot cr
   await a.spawn((task) => task.sleep(0)).finish();
   gate.resume();
 });
+
+Deno.test("hostile: PEERS floods toward a silent host dial a bounded number at once", async () => {
+  await using c = new Cluster();
+  const inner = c.net.transport("a");
+  let inFlight = 0;
+  let most = 0;
+  const counting: Transport = {
+    listen: (spec) => inner.listen(spec),
+    dial: async (spec) => {
+      most = Math.max(most, ++inFlight);
+      try {
+        return await inner.dial(spec);
+      } finally {
+        inFlight--;
+      }
+    },
+  };
+  const a = new Scheduler();
+  c.peers.push(a);
+  await a.listen({ port: 9705, secret: "s3cret", discover: false, transport: counting });
+  await c.add({ host: "silent" });
+  c.net.partition("a", "silent");
+  const evil = await hostile(c.net.transport("evil"), a.location!);
+  await using _e = evil;
+  for (let m = 0; m < 5; m++) {
+    evil.send([
+      op.PEERS,
+      Array.from({ length: 1024 }, (_, i) => [`x${m}-${i}`, "silent", 1 + m * 1024 + i]),
+    ]);
+  }
+  evil.send([op.LOCATE, 1, op.KIND_TASK, "nobody"]);
+  await evil.next((r) => r[0] === op.REPLY && r[1] === 1);
+  assert.ok(most <= 64, `${most} dials at once`);
+  assert.ok(evil.online);
+});
