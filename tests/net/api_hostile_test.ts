@@ -254,3 +254,44 @@ Deno.test("hostile: PEERS floods toward a silent host dial a bounded number at o
   assert.ok(most <= 64, `${most} dials at once`);
   assert.ok(evil.online);
 });
+
+Deno.test("hostile: a reply from the wrong peer never settles a request sent elsewhere", async () => {
+  await using c = new Cluster();
+  const a = await c.add({ host: "a", peerTimeout: 5000 });
+  const b = await c.add({ host: "b", peerTimeout: 5000 });
+  await a.peer({ hostname: "b", port: 9705 });
+  b.spawn(async (task) => {
+    task.setDaemon();
+    task.register("sink");
+    for (;;) await task.receive();
+  });
+  await b.spawn(() => {}).finish();
+  const ref = (await a.locate("sink", { timeout: 5000 })) as unknown as RemoteTask;
+  const evil = await hostile(c.net.transport("evil"), a.location!);
+  await using _e = evil;
+  c.net.partition("a", "b");
+  const delivering = a.spawn(() => ref.deliver("x", { timeout: 10_000 }));
+  const finishing = a.spawn(() => ref.finish({ timeout: 10_000 }).catch((e) => e));
+  await a.spawn((t) => t.sleep(0)).finish();
+  for (let req = 0; req < 1000; req++) {
+    evil.send([op.REPLY, req, 42]);
+    evil.send([op.FAIL, req, new Error("forged")]);
+  }
+  evil.send([op.LOCATE, 1, op.KIND_TASK, "nobody"]);
+  await evil.next((m) => m[0] === op.REPLY && m[1] === 1);
+  c.net.heal();
+  assert.equal(await delivering.finish(), 1);
+  finishing.terminate();
+});
+
+Deno.test("hostile: a LOCATE flood is answered; a PEERS list over 1,024 fails the link", async () => {
+  const { c, evil, victim } = await victimSetup();
+  await using _c = c;
+  await using _e = evil;
+  victim.terminate();
+  for (let i = 0; i < 10_000; i++) evil.send([op.LOCATE, 100 + i, op.KIND_TASK, "victim"]);
+  await evil.next((m) => m[0] === op.REPLY && m[1] === 100 + 9_999);
+  assert.ok(evil.online);
+  evil.send([op.PEERS, Array.from({ length: 1025 }, (_, i) => [`p${i}`, "h", 1 + i])]);
+  await evil.closed();
+});
