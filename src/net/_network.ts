@@ -155,8 +155,10 @@ export class Network implements RemoteOps {
    * so that a peer's late `finish` or `monitor` still gets the result.
    */
   #handedOut = new Map<number, Task>();
-  /** Local channels handed out in messages (found by name when peers use them). */
+  /** Local channels handed out in messages, by wire name (closed ones swept out). */
   #exported = new Map<string, Channel>();
+  /** Size of `#exported` at which closed channels are swept out. */
+  #sweepAt = 1024;
   #services = new Map<string, TaskFunction>();
   #statusWatchers: Task[] = [];
   #searches = new Set<Search>();
@@ -464,7 +466,7 @@ export class Network implements RemoteOps {
       });
       return false;
     }
-    return this.#sendOp(peer, [op.CH_SEND, c.name, message, hops]);
+    return this.#sendOp(peer, [op.CH_SEND, c.wireName, message, hops]);
   }
 
   deliverChannel(
@@ -492,7 +494,7 @@ export class Network implements RemoteOps {
       : timeout + this.config.peerTimeout + this.config.heartbeatInterval;
     return this.#request(
       peer,
-      [op.CH_DELIVER, req, c.name, message, n, timeout ?? null, forwardHops + 1],
+      [op.CH_DELIVER, req, c.wireName, message, n, timeout ?? null, forwardHops + 1],
       { timeout: wait, signal: options?.signal },
       0,
       "zero",
@@ -512,7 +514,7 @@ export class Network implements RemoteOps {
     const req = this.#nextReq++;
     return this.#request(
       peer,
-      [op.CH_SUB, req, c.name, subscriber],
+      [op.CH_SUB, req, c.wireName, subscriber],
       options,
       TIMEOUT_REJECTS,
       "reject",
@@ -532,7 +534,7 @@ export class Network implements RemoteOps {
     const req = this.#nextReq++;
     return this.#request(
       peer,
-      [op.CH_UNSUB, req, c.name, subscriber],
+      [op.CH_UNSUB, req, c.wireName, subscriber],
       options,
       TIMEOUT_REJECTS,
       "reject",
@@ -715,9 +717,21 @@ export class Network implements RemoteOps {
   }
 
   #encodeChannel(v: Channel | RemoteChannel) {
-    if (v instanceof RemoteChannel) return { peer: v.peer, name: v.name, location: v.location };
-    if (this.#localChannel(v.name) !== v) this.#exported.set(v.name, v);
-    return { peer: this.id, name: v.name, location: this.#location };
+    if (v instanceof RemoteChannel) {
+      return { peer: v.peer, name: v.wireName, location: v.location };
+    }
+    if (coreChannel(this.scheduler, v.name) === v) {
+      return { peer: this.id, name: v.name, location: this.#location };
+    }
+    // Not the channel registered under its name: it travels under a name of
+    // its own, so that it never stands for (or is shadowed by) a namesake.
+    const wire = `${v.name.slice(0, 200)}\0${v.id}`;
+    if (!this.#exported.has(wire) && this.#exported.size >= this.#sweepAt) {
+      for (const [k, ch] of this.#exported) if (ch.closed) this.#exported.delete(k);
+      this.#sweepAt = Math.max(1024, 2 * this.#exported.size);
+    }
+    this.#exported.set(wire, v);
+    return { peer: this.id, name: wire, location: this.#location };
   }
 
   #decodeChannel(r: { peer: string; name: string; location: Location }) {
@@ -734,10 +748,13 @@ export class Network implements RemoteOps {
     return c;
   }
 
+  /** A channel of ours by wire name: a registered one, or one handed out in a message. */
   #localChannel(name: string): Channel | undefined {
+    if (!name.includes("\0")) return coreChannel(this.scheduler, name);
     const exported = this.#exported.get(name);
-    if (exported !== undefined && !exported.closed) return exported;
-    return coreChannel(this.scheduler, name);
+    if (exported === undefined || !exported.closed) return exported;
+    this.#exported.delete(name);
+    return undefined;
   }
 
   /** A task of ours, live or recently ended and known to peers. */
@@ -1131,7 +1148,7 @@ export class Network implements RemoteOps {
       return;
     }
     if (kind === op.KIND_CHANNEL) {
-      this.#reply(peer, req, this.#localChannel(name) ?? null);
+      this.#reply(peer, req, coreChannel(this.scheduler, name) ?? null);
       return;
     }
     this.#reply(peer, req, coreTask(this.scheduler, name) ?? null);
