@@ -251,6 +251,7 @@ export class FileReceiver {
             string,
             boolean,
           ];
+          if (files.has(req)) throw new Error(`file transfer ${req} is open already`);
           if (files.size >= MAX_OPEN_FILES) {
             throw new RangeError(`more than ${MAX_OPEN_FILES} files in transfer at once`);
           }
@@ -268,11 +269,17 @@ export class FileReceiver {
           }
           await Deno.mkdir(parentOf(target), { recursive: true });
           await staysInside(root, target);
-          const part = `${target}.part-${req}`;
+          // Random: request numbers are per peer, and two peers may send
+          // one name at once; each must write a file of its own.
+          const tag = Array.from(
+            crypto.getRandomValues(new Uint8Array(6)),
+            (b) => b.toString(16).padStart(2, "0"),
+          ).join("");
+          const part = `${target}.part-${tag}`;
           const file = await Deno.open(part, { write: true, create: true, truncate: true });
           const receiver = new FileReceiver(file, part, target, size, hash, mtime, mode);
           // The peer may have gone (or opened too many) while this one opened.
-          if (!alive() || files.size >= MAX_OPEN_FILES) {
+          if (!alive() || files.size >= MAX_OPEN_FILES || files.has(req)) {
             receiver.abort();
             throw new RangeError("file transfer abandoned");
           }

@@ -263,3 +263,44 @@ Deno.test("sendFile that gives up mid-transfer (timeout) leaves no partial file 
     await Deno.remove(dest, { recursive: true });
   }
 });
+
+Deno.test("files: two peers sending one name at once each get their own partial file", async () => {
+  await using p = await pair();
+  const one = await hostile(p.c.net.transport("evil1"), p.b.location!);
+  await using _1 = one;
+  const two = await hostile(p.c.net.transport("evil2"), p.b.location!);
+  await using _2 = two;
+  const enc = new TextEncoder();
+  const bodies = [enc.encode("aaaaa"), enc.encode("bbbbb")];
+  const peers = [one, two];
+  // The same request number from both: each peer counts its own.
+  for (let i = 0; i < 2; i++) {
+    const hash = await sha256Hex(bodies[i]);
+    peers[i].send([op.FILE_OPEN, 1, "same", "", 5, null, null, hash, true]);
+    await peers[i].next((m) => m[0] === op.REPLY && m[1] === 1);
+  }
+  for (let i = 0; i < 2; i++) {
+    peers[i].send([op.FILE_DATA, 2, 1, bodies[i]]);
+    await peers[i].next((m) => m[0] === op.REPLY && m[1] === 2);
+  }
+  const answers = [];
+  for (let i = 0; i < 2; i++) {
+    peers[i].send([op.FILE_END, 3, 1]);
+    answers.push((await peers[i].next((m) => m[1] === 3))[0]);
+  }
+  assert.deepEqual(answers, [op.REPLY, op.REPLY]);
+  assert.equal(await Deno.readTextFile(`${p.dest}/same`), "bbbbb");
+  await until(p.dest, ["same"]);
+});
+
+Deno.test("files: a FILE_OPEN reusing an open transfer's number is refused; nothing leaks", async () => {
+  await using p = await pair();
+  const evil = await hostile(p.c.net.transport("evil"), p.b.location!);
+  const hash = await sha256Hex(new Uint8Array(1));
+  evil.send([op.FILE_OPEN, 1, "x", "", 1, null, null, hash, false]);
+  assert.equal((await evil.next((m) => m[1] === 1))[0], op.REPLY);
+  evil.send([op.FILE_OPEN, 1, "y", "", 1, null, null, hash, false]);
+  assert.equal((await evil.next((m) => m[1] === 1))[0], op.FAIL);
+  await evil.hub.close();
+  await until(p.dest, []);
+});
