@@ -119,6 +119,17 @@ function randomId(): string {
   return Array.from(b, (x) => x.toString(16).padStart(2, "0")).join("");
 }
 
+/** A peer's answer to a deliver: a count, or 0 for anything else it may send. */
+function asCount(v: unknown): number {
+  return typeof v === "number" && Number.isSafeInteger(v) && v >= 0 ? v : 0;
+}
+
+/** A peer's answer to a service run: the task it started, or a TypeError. */
+function asTask(v: unknown): RemoteTask {
+  if (v instanceof RemoteTask) return v;
+  throw new TypeError("the service's peer answered with something that is not a task");
+}
+
 function statusType(t: Task): MonitorStatusType {
   const s = t.state;
   return s === "finished" ? "finished" : s === "failed" ? "failed" : "terminated";
@@ -412,7 +423,7 @@ export class Network implements RemoteOps {
       0,
       "zero",
       req,
-    ) as Promise<number>;
+    ).then(asCount);
   }
 
   terminateTask(t: RemoteTask): boolean {
@@ -499,7 +510,7 @@ export class Network implements RemoteOps {
       0,
       "zero",
       req,
-    ) as Promise<number>;
+    ).then(asCount);
   }
 
   subscribeChannel(
@@ -539,7 +550,7 @@ export class Network implements RemoteOps {
       TIMEOUT_REJECTS,
       "reject",
       req,
-    ) as Promise<boolean>;
+    ).then((was) => was === true);
   }
 
   runService(
@@ -558,7 +569,7 @@ export class Network implements RemoteOps {
       TIMEOUT_REJECTS,
       "reject",
       req,
-    ) as Promise<RemoteTask>;
+    ).then(asTask);
   }
 
   // ---- internals -------------------------------------------------------

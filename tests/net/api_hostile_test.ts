@@ -4,7 +4,7 @@
  * be ignored; the scheduler goes on serving everyone else.
  */
 import assert from "node:assert/strict";
-import { Channel, MonitorStatus, type RemoteTask, Scheduler } from "../../mod.ts";
+import { Channel, MonitorStatus, type RemoteTask, Scheduler, Service } from "../../mod.ts";
 import * as op from "../../src/net/_ops.ts";
 import { Cluster } from "./_cluster.ts";
 import { fakeStatus, hostile, Ref } from "./_hostile.ts";
@@ -294,4 +294,44 @@ Deno.test("hostile: a LOCATE flood is answered; a PEERS list over 1,024 fails th
   assert.ok(evil.online);
   evil.send([op.PEERS, Array.from({ length: 1025 }, (_, i) => [`p${i}`, "h", 1 + i])]);
   await evil.closed();
+});
+
+Deno.test("hostile: answers of the wrong type never reach callers as if they were right", async () => {
+  await using c = new Cluster();
+  const a = await c.add({ host: "a" });
+  const evil = await hostile(c.net.transport("evil"), a.location!);
+  await using _e = evil;
+  // A fake task and service on the hostile peer, answering every request with junk.
+  const fake = new Ref({
+    peer: evil.id,
+    incarnation: 1,
+    id: 5,
+    name: "fake",
+    location: evil.hub.location,
+  });
+  let answering = true;
+  const answer = async () => {
+    while (answering) {
+      const m = await evil.next((x) =>
+        (typeof x[1] === "number" && x[0] !== op.REPLY) || (x[0] === op.REPLY && x[1] === 999)
+      );
+      if (m[0] === op.REPLY) return;
+      if (m[0] === op.LOCATE) {
+        evil.send([op.REPLY, m[1], m[2] === op.KIND_SERVICE ? m[3] : fake]);
+      } else if (typeof m[1] === "number") {
+        evil.send([op.REPLY, m[1], "junk"]);
+      }
+    }
+  };
+  const answering$ = answer();
+  const ref = (await a.locate("fake", { timeout: 5000 })) as unknown as RemoteTask;
+  assert.equal(ref.peer, evil.id);
+  const delivered = await ref.deliver("x", { timeout: 5000 });
+  assert.ok(delivered === 0 || delivered === 1, `deliver resolved ${delivered}`);
+  const svc = await Service.locate("svc", { scheduler: a, timeout: 5000 });
+  assert.ok(svc !== undefined);
+  await assert.rejects(svc.run(), TypeError);
+  answering = false;
+  evil.send([op.LOCATE, 999, op.KIND_TASK, "stop"]);
+  await answering$;
 });
