@@ -214,3 +214,20 @@ Deno.test("remote channel deliver: a subscriber arriving just before the peer's 
   assert.equal(count, 1, "the message was delivered, yet deliver said 0");
   c.net.delay(0);
 });
+
+Deno.test("finish() ends even when a peer has stopped reading (the flush gives up)", async () => {
+  const c = new Cluster();
+  const { a, b, ref } = await withSleeper(c);
+  c.net.partition("a", "b");
+  // More than the network holds for a partitioned pair: the writer must wait.
+  const chunk = new Uint8Array(1024 * 1024);
+  for (let i = 0; i < 12; i++) ref.send(chunk);
+  const done = a.finish().then(() => "finished");
+  const limit = new Promise((r) => {
+    const t = setTimeout(() => r("stuck"), 10_000);
+    done.then(() => clearTimeout(t));
+  });
+  assert.equal(await Promise.race([done, limit]), "finished");
+  c.net.heal();
+  await b.finish();
+});
