@@ -655,9 +655,14 @@ export class Network implements RemoteOps {
     const p = park<unknown>(queue, undefined, undefined, undefined);
     this.#pending.set(req, { queue, peer: peer.info.id, lost: "undefined" });
     peer.pending.add(req);
-    if (!this.#sendOp(peer, [op.LOCATE, req, search.kind, search.name])) {
-      queue.shift()?.settle(undefined);
+    let sent = false;
+    try {
+      sent = this.#sendOp(peer, [op.LOCATE, req, search.kind, search.name]);
+    } catch (e) {
+      // A full queue: that peer cannot be asked now; it counts as a "no".
+      logger.debug("locate: cannot ask {name}: {error}", { name: peer.info.name, error: e });
     }
+    if (!sent) queue.shift()?.settle(undefined);
     p.then((found) => {
       this.#pending.delete(req);
       peer.pending.delete(req);

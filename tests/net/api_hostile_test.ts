@@ -335,3 +335,55 @@ Deno.test("hostile: answers of the wrong type never reach callers as if they wer
   evil.send([op.LOCATE, 999, op.KIND_TASK, "stop"]);
   await answering$;
 });
+
+Deno.test("locate while a peer's send queue is full settles (no synchronous throw, no stuck search)", async () => {
+  await using c = new Cluster();
+  const gate = stalling(c.net.transport("a"));
+  const a = new Scheduler();
+  c.peers.push(a);
+  await a.listen({
+    port: 9705,
+    secret: "s3cret",
+    discover: false,
+    transport: gate.transport,
+    peerTimeout: 10_000,
+    maxQueuedBytes: 64 * 1024,
+  });
+  const evil = await hostile(c.net.transport("evil"), a.location!, { peerTimeout: 10_000 });
+  await using _e = evil;
+  const victim = a.spawn(async (task) => {
+    task.register("victim");
+    const back = (await task.receive<RemoteTask>({ timeout: 10_000 }))!;
+    await task.receive({ timeout: 10_000 }); // "fill"
+    for (let size = 32 * 1024; size >= 1; size >>= 1) {
+      try {
+        for (let i = 0; i < 100_000; i++) back.send(new Uint8Array(size));
+      } catch { /* full at this size */ }
+    }
+    let how: string;
+    try {
+      const p = task.scheduler.locate("nobody", { timeout: 50 });
+      how = `settled: ${await p.then((v) => String(v), (e) => (e as Error).name)}`;
+    } catch (e) {
+      how = `threw: ${(e as Error).name}`;
+    }
+    return how;
+  });
+  await a.spawn(() => {}).finish();
+  evil.send([op.LOCATE, 1, op.KIND_TASK, "victim"]);
+  const [, , ref] = await evil.next((m) => m[0] === op.REPLY && m[1] === 1) as [0, 0, Ref];
+  const { id, incarnation } = ref.record;
+  const mine = new Ref({
+    peer: evil.id,
+    incarnation: 1,
+    id: 9,
+    name: "mine",
+    location: evil.hub.location,
+  });
+  evil.send([op.SEND, id, incarnation, mine]);
+  evil.send([op.DELIVER, 2, id, incarnation, "fill"]);
+  await evil.next((m) => m[0] === op.REPLY && m[1] === 2);
+  gate.stall();
+  assert.match(await victim.finish() as string, /^settled: /);
+  gate.resume();
+});
