@@ -95,7 +95,8 @@ interface PeerState {
   pending: Set<number>;
   monitors: Map<string, Watched>;
   /** Our channels that this peer's tasks or channels subscribed to. */
-  subscriptions: Set<[Channel, RemoteTask | RemoteChannel]>;
+  /** By channel id and subscriber key, so that repeated CH_SUBs keep one entry. */
+  subscriptions: Map<string, [Channel, RemoteTask | RemoteChannel]>;
   files: Map<number, FileReceiver>;
 }
 
@@ -797,7 +798,7 @@ export class Network implements RemoteOps {
         info,
         pending: new Set(),
         monitors: new Map(),
-        subscriptions: new Set(),
+        subscriptions: new Map(),
         files: new Map(),
       };
       this.#peers.set(info.id, peer);
@@ -837,7 +838,7 @@ export class Network implements RemoteOps {
       for (const watcher of watched.watchers) this.#notifyUnreachable(watcher, watched.ref);
     }
     peer.monitors.clear();
-    for (const [channel, sub] of peer.subscriptions) {
+    for (const [channel, sub] of peer.subscriptions.values()) {
       channel.unsubscribe(sub as unknown as Subscriber).catch(() => {});
     }
     peer.subscriptions.clear();
@@ -1076,14 +1077,14 @@ export class Network implements RemoteOps {
         if (m[0] === op.CH_SUB) {
           ch.subscribe(sub as unknown as Subscriber).then(() => {
             if (sub instanceof RemoteTask || sub instanceof RemoteChannel) {
-              peer.subscriptions.add([ch, sub]);
+              peer.subscriptions.set(`${ch.id}/${sub.key}`, [ch, sub]);
             }
             this.#reply(peer, req, true);
           }, (e) => this.#fail(peer, req, e));
         } else {
           ch.unsubscribe(sub as unknown as Subscriber).then((was) => {
-            for (const entry of peer.subscriptions) {
-              if (entry[0] === ch && entry[1] === sub) peer.subscriptions.delete(entry);
+            if (sub instanceof RemoteTask || sub instanceof RemoteChannel) {
+              peer.subscriptions.delete(`${ch.id}/${sub.key}`);
             }
             this.#reply(peer, req, was);
           }, (e) => this.#fail(peer, req, e));

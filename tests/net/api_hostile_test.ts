@@ -387,3 +387,31 @@ Deno.test("locate while a peer's send queue is full settles (no synchronous thro
   assert.match(await victim.finish() as string, /^settled: /);
   gate.resume();
 });
+
+Deno.test("hostile: a CH_SUB flood of one subscriber is one subscription, dropped with its peer", async () => {
+  await using c = new Cluster();
+  const a = await c.add({ host: "a" });
+  const ch = new Channel("news", { scheduler: a });
+  ch.register();
+  const evil = await hostile(c.net.transport("evil"), a.location!);
+  const me = new Ref({
+    peer: evil.id,
+    incarnation: 1,
+    id: 1,
+    name: "me",
+    location: evil.hub.location,
+  });
+  for (let i = 0; i < 1000; i++) evil.send([op.CH_SUB, 1 + i, "news", me]);
+  await evil.next((m) => m[0] === op.REPLY && m[1] === 1000);
+  assert.equal(ch.subscribers().length, 1);
+  evil.send([op.CH_UNSUB, 2000, "news", me]);
+  assert.deepEqual(await evil.next((m) => m[1] === 2000), [op.REPLY, 2000, true]);
+  assert.equal(ch.subscribers().length, 0);
+  evil.send([op.CH_SUB, 2001, "news", me]);
+  await evil.next((m) => m[1] === 2001);
+  assert.equal(ch.subscribers().length, 1);
+  await evil.hub.close();
+  await a.spawn(async (task) => {
+    while (ch.subscribers().length > 0) await task.sleep(5);
+  }).finish();
+});
