@@ -50,6 +50,13 @@ const MAX_DIALS = 16;
 /** Peers heard of that wait for a dial; past it, newer ones are ignored. */
 const MAX_TO_DIAL = 4096;
 
+/**
+ * Requests one peer may have waiting here at once (FINISH, CH_DELIVER and
+ * MONITOR wait for a task or for subscribers): past it they are refused,
+ * so that a flood cannot pile up callbacks without bound.
+ */
+export const MAX_SERVING = 10_000;
+
 /** How many hops a message forwarded between channels may make. */
 export const MAX_HOPS = 16;
 
@@ -98,6 +105,8 @@ interface PeerState {
   /** By channel id and subscriber key, so that repeated CH_SUBs keep one entry. */
   subscriptions: Map<string, [Channel, RemoteTask | RemoteChannel]>;
   files: Map<number, FileReceiver>;
+  /** Its requests waiting here (bounded by MAX_SERVING). */
+  serving: number;
 }
 
 /** An in-flight `locate` across peers. */
@@ -800,6 +809,7 @@ export class Network implements RemoteOps {
         monitors: new Map(),
         subscriptions: new Map(),
         files: new Map(),
+        serving: 0,
       };
       this.#peers.set(info.id, peer);
     } else peer.link = link;
@@ -957,8 +967,10 @@ export class Network implements RemoteOps {
         const watcher = m[3];
         if (!(watcher instanceof RemoteTask)) throw new TypeError("MONITOR: watcher is not a task");
         const t = this.#localTask(m[1] as number, m[2] as number);
-        if (t === undefined) {
-          const gone = new TaskEnded(`#${m[1]}`);
+        if (t === undefined || peer.serving >= MAX_SERVING) {
+          const gone = t === undefined
+            ? new TaskEnded(`#${m[1]}`)
+            : new RangeError(`more than ${MAX_SERVING} requests waiting`);
           this.#sendOp(peer, [op.STATUS, watcher.id, watcher.incarnation, {
             id: m[1],
             incarnation: m[2],
@@ -986,7 +998,14 @@ export class Network implements RemoteOps {
             }
           }
         };
-        t.finish().then((v) => report("finished", v), (e) => report(statusType(t), e));
+        peer.serving++;
+        t.finish().then((v) => {
+          peer.serving--;
+          report("finished", v);
+        }, (e) => {
+          peer.serving--;
+          report(statusType(t), e);
+        });
         return;
       }
       case op.STATUS: {
@@ -1030,7 +1049,14 @@ export class Network implements RemoteOps {
           this.#fail(peer, req, new TaskEnded(`#${m[2]}`));
           return;
         }
-        t.finish().then((v) => this.#reply(peer, req, v), (e) => this.#fail(peer, req, e));
+        if (!this.#admit(peer, req)) return;
+        t.finish().then((v) => {
+          peer.serving--;
+          this.#reply(peer, req, v);
+        }, (e) => {
+          peer.serving--;
+          this.#fail(peer, req, e);
+        });
         return;
       }
       case op.CH_SEND: {
@@ -1054,8 +1080,15 @@ export class Network implements RemoteOps {
         // The hop count of a delivered message restarts here: deliver is
         // asynchronous, and a cycle is still cut by the sends it leads to.
         const timeout = m[5] as number | null;
+        if (!this.#admit(peer, req)) return;
         ch.deliver(m[3], { n: m[4] as number, timeout: timeout ?? undefined })
-          .then((count) => this.#reply(peer, req, count), (e) => this.#fail(peer, req, e));
+          .then((count) => {
+            peer.serving--;
+            this.#reply(peer, req, count);
+          }, (e) => {
+            peer.serving--;
+            this.#fail(peer, req, e);
+          });
         return;
       }
       case op.CH_SUB:
@@ -1157,6 +1190,16 @@ export class Network implements RemoteOps {
         this.#pumpDials(from);
       });
     }
+  }
+
+  /** Counts one more request of `peer` waiting here, or refuses it past MAX_SERVING. */
+  #admit(peer: PeerState, req: number): boolean {
+    if (peer.serving < MAX_SERVING) {
+      peer.serving++;
+      return true;
+    }
+    this.#fail(peer, req, new RangeError(`more than ${MAX_SERVING} requests waiting`));
+    return false;
   }
 
   #answerLocate(peer: PeerState, req: number, kind: number, name: string): void {

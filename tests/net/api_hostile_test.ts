@@ -6,6 +6,7 @@
 import assert from "node:assert/strict";
 import { Channel, MonitorStatus, type RemoteTask, Scheduler, Service } from "../../mod.ts";
 import * as op from "../../src/net/_ops.ts";
+import { MAX_SERVING } from "../../src/net/_network.ts";
 import { Cluster } from "./_cluster.ts";
 import { fakeStatus, hostile, Ref } from "./_hostile.ts";
 import type { Transport, TransportConn } from "../../src/net/transport.ts";
@@ -414,4 +415,21 @@ Deno.test("hostile: a CH_SUB flood of one subscriber is one subscription, droppe
   await a.spawn(async (task) => {
     while (ch.subscribers().length > 0) await task.sleep(5);
   }).finish();
+});
+
+Deno.test("hostile: a FINISH flood for a live task is refused past a cap, not piled up", async () => {
+  const { c, evil, ref, victim } = await victimSetup();
+  await using _c = c;
+  await using _e = evil;
+  const { id, incarnation } = ref.record;
+  const n = MAX_SERVING + 50;
+  for (let i = 0; i < n; i++) evil.send([op.FINISH, 10 + i, id, incarnation]);
+  // The last ones are refused at once; the first wait for the task.
+  const last = await evil.next((m) => m[1] === 10 + n - 1);
+  assert.equal(last[0], op.FAIL);
+  assert.ok(last[2] instanceof Error);
+  evil.send([op.SEND, id, incarnation, "end"]);
+  assert.equal(await victim.finish(), "end");
+  const first = await evil.next((m) => m[1] === 10);
+  assert.deepEqual(first, [op.REPLY, 10, "end"]);
 });
