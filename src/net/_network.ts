@@ -727,9 +727,8 @@ export class Network implements RemoteOps {
     r: { peer: string; incarnation: number; id: number; name: string; location: Location },
   ) {
     if (r.peer === this.id) {
-      const local = r.incarnation === this.scheduler.incarnation
-        ? this.scheduler.task(r.id)
-        : undefined;
+      // Ours: live, or ended but handed out (so its result is still here).
+      const local = this.#localTask(r.id, r.incarnation);
       if (local !== undefined) return local;
     }
     const key = `${r.peer}:${r.incarnation}:${r.id}`;

@@ -3,7 +3,7 @@
  * sent to a peer never stands for another channel of the same name.
  */
 import assert from "node:assert/strict";
-import { Channel, type RemoteChannel } from "../../mod.ts";
+import { Channel, type RemoteChannel, type RemoteTask } from "../../mod.ts";
 import { Cluster } from "./_cluster.ts";
 
 Deno.test("an unregistered channel sent to a peer does not shadow a registered one of its name", async () => {
@@ -55,4 +55,26 @@ Deno.test("an unregistered channel sent to a peer does not shadow a registered o
   await wait2.finish();
   registered.send("to the registered one");
   assert.equal(await listener.finish(), "to the registered one");
+});
+
+Deno.test("a local task that ended comes back from a peer as itself, with its result", async () => {
+  await using c = new Cluster();
+  const [a, b] = await c.star(2);
+  b.spawn(async (task) => {
+    task.setDaemon();
+    task.register("echo");
+    for (;;) {
+      const { from, what } = await task.receive<{ from: RemoteTask; what: unknown }>();
+      from.send(what);
+    }
+  });
+  await b.spawn(() => {}).finish();
+  const done = a.spawn(() => 42);
+  assert.equal(await done.finish(), 42);
+  const back = await a.spawn(async (task) => {
+    const echo = await task.scheduler.locate("echo", { timeout: 5000 });
+    echo!.send({ from: task, what: done });
+    return await task.receive({ timeout: 5000 });
+  }).finish();
+  assert.equal(back, done);
 });
