@@ -50,7 +50,7 @@ function baseName(path: string): string {
 export async function sendFile(
   path: string,
   options: SendFileOptions | undefined,
-  _send: (m: unknown[]) => boolean,
+  send: (m: unknown[]) => boolean,
   request: (m: unknown[], options: { timeout?: number }) => Promise<unknown>,
   nextReq: () => number,
 ): Promise<number> {
@@ -75,8 +75,18 @@ export async function sendFile(
     options?.overwrite ?? false,
   ], opts);
   if (answer === "have") return 0;
-  for (let at = 0; at < bytes.length; at += CHUNK) {
-    await request([FILE_DATA, nextReq(), open, bytes.subarray(at, at + CHUNK)], opts);
+  try {
+    for (let at = 0; at < bytes.length; at += CHUNK) {
+      await request([FILE_DATA, nextReq(), open, bytes.subarray(at, at + CHUNK)], opts);
+    }
+  } catch (e) {
+    // Given up (a timeout, a refused chunk): an early FILE_END makes the
+    // receiver drop its partial file and descriptor instead of holding them
+    // for as long as the link lasts. Its answer is nobody's.
+    try {
+      send([FILE_END, nextReq(), open]);
+    } catch { /* the link is gone: the receiver dropped it already */ }
+    throw e;
   }
   await request([FILE_END, nextReq(), open], opts);
   return bytes.length;
@@ -99,6 +109,35 @@ function inside(dest: string, dir: string, name: string): string {
     throw new TypeError(`'dir' must be relative, got '${dir}'`);
   }
   return [dest, ...parts, name].join("/");
+}
+
+/** How many files one peer may be sending at once (each holds a descriptor). */
+export const MAX_OPEN_FILES = 64;
+
+function parentOf(path: string): string {
+  return path.slice(0, path.lastIndexOf("/"));
+}
+
+/**
+ * Refuses a target whose folder resolves outside `root` through a symlink:
+ * checks the deepest folder of `target` that exists, so that `mkdir` never
+ * follows a link out of the destination.
+ */
+async function staysInside(root: string, target: string): Promise<void> {
+  const real = await Deno.realPath(root);
+  for (let dir = parentOf(target); dir.length >= root.length; dir = parentOf(dir)) {
+    let at: string;
+    try {
+      at = await Deno.realPath(dir);
+    } catch (e) {
+      if (e instanceof Deno.errors.NotFound) continue;
+      throw e;
+    }
+    if (at !== real && !at.startsWith(`${real}/`)) {
+      throw new TypeError("'dir' must stay inside the destination folder (it leads out by a link)");
+    }
+    return;
+  }
 }
 
 /**
@@ -195,6 +234,7 @@ export class FileReceiver {
     m: unknown[],
     reply: (req: number, value: unknown) => void,
     fail: (req: number, error: unknown) => void,
+    alive: () => boolean = () => true,
   ): void {
     const req = m[1] as number;
     const run = async (): Promise<unknown> => {
@@ -211,9 +251,15 @@ export class FileReceiver {
             string,
             boolean,
           ];
+          if (files.has(req)) throw new Error(`file transfer ${req} is open already`);
+          if (files.size >= MAX_OPEN_FILES) {
+            throw new RangeError(`more than ${MAX_OPEN_FILES} files in transfer at once`);
+          }
           const root = await dest();
           const target = inside(root, dir, name);
-          const existing = await Deno.stat(target).catch(() => null);
+          await staysInside(root, target);
+          // lstat: a symlink there is replaced, never read or followed.
+          const existing = await Deno.lstat(target).catch(() => null);
           if (existing !== null) {
             if (existing.isFile && existing.size === size) {
               const same = await sha256Hex(await Deno.readFile(target)) === hash;
@@ -221,10 +267,23 @@ export class FileReceiver {
             }
             if (!overwrite) throw new Deno.errors.AlreadyExists(`'${name}' exists already`);
           }
-          await Deno.mkdir(target.slice(0, target.lastIndexOf("/")), { recursive: true });
-          const part = `${target}.part-${req}`;
+          await Deno.mkdir(parentOf(target), { recursive: true });
+          await staysInside(root, target);
+          // Random: request numbers are per peer, and two peers may send
+          // one name at once; each must write a file of its own.
+          const tag = Array.from(
+            crypto.getRandomValues(new Uint8Array(6)),
+            (b) => b.toString(16).padStart(2, "0"),
+          ).join("");
+          const part = `${target}.part-${tag}`;
           const file = await Deno.open(part, { write: true, create: true, truncate: true });
-          files.set(req, new FileReceiver(file, part, target, size, hash, mtime, mode));
+          const receiver = new FileReceiver(file, part, target, size, hash, mtime, mode);
+          // The peer may have gone (or opened too many) while this one opened.
+          if (!alive() || files.size >= MAX_OPEN_FILES || files.has(req)) {
+            receiver.abort();
+            throw new RangeError("file transfer abandoned");
+          }
+          files.set(req, receiver);
           return "send";
         }
         case FILE_DATA: {
@@ -252,7 +311,9 @@ export class FileReceiver {
           return true;
         }
         case FILE_DELETE: {
-          const target = inside(await dest(), m[3] as string, m[2] as string);
+          const root = await dest();
+          const target = inside(root, m[3] as string, m[2] as string);
+          await staysInside(root, target);
           return await Deno.remove(target).then(() => true, () => false);
         }
       }

@@ -126,6 +126,8 @@ export class PeerHub {
   readonly #pending = new Set<Promise<unknown>>();
   #closed = false;
   #closing: Promise<void> | undefined;
+  /** Aborted by `close`, so that no dial or redial in progress outlives the hub. */
+  readonly #abort = new AbortController();
 
   private constructor(
     options: HubOptions,
@@ -245,6 +247,7 @@ export class PeerHub {
 
   async #close(): Promise<void> {
     this.#closed = true;
+    this.#abort.abort(new PeerUnreachable("the hub is closed"));
     this.#listener.close();
     for (const conn of this.#handshaking) conn.close();
     await Promise.all([...this.#links.values()].map((link) => link.close()));
@@ -309,8 +312,11 @@ export class PeerHub {
   }
 
   async #dial(to: { hostname: string; port: number }, options: ConnectOptions): Promise<Link> {
+    const signal = options.signal === undefined
+      ? this.#abort.signal
+      : AbortSignal.any([options.signal, this.#abort.signal]);
     try {
-      return await this.#dialOnce(to, options);
+      return await this.#dialOnce(to, { ...options, signal });
     } catch (e) {
       // However far it got, an abort or a closing hub means "not reached".
       if (options.signal?.aborted && !(e instanceof PeerUnreachable)) {
@@ -398,11 +404,11 @@ export class PeerHub {
   ): Promise<void> {
     if (this.#closed) throw new PeerUnreachable("the hub is closed");
     const start = performance.now();
-    const conn = await this.#open(to, timeout, undefined, to.caCerts);
+    const conn = await this.#open(to, timeout, this.#abort.signal, to.caCerts);
     const peer = await this.#handshake(
       conn,
       Math.max(1, timeout - (performance.now() - start)),
-      undefined,
+      this.#abort.signal,
     );
     if (peer.id !== link.peer.id || peer.incarnation !== link.peer.incarnation) {
       // Someone else answers there now: the old peer is not coming back

@@ -44,6 +44,19 @@ const logger = getLogger(["denocos", "net"]);
 /** How many ended tasks stay answerable for `finish` and `monitor`. */
 const HANDED_OUT = 10_000;
 
+/** Dials to peers heard of (exchange, discovery) in progress at once. */
+const MAX_DIALS = 16;
+
+/** Peers heard of that wait for a dial; past it, newer ones are ignored. */
+const MAX_TO_DIAL = 4096;
+
+/**
+ * Requests one peer may have waiting here at once (FINISH, CH_DELIVER and
+ * MONITOR wait for a task or for subscribers): past it they are refused,
+ * so that a flood cannot pile up callbacks without bound.
+ */
+export const MAX_SERVING = 10_000;
+
 /** How many hops a message forwarded between channels may make. */
 export const MAX_HOPS = 16;
 
@@ -89,8 +102,11 @@ interface PeerState {
   pending: Set<number>;
   monitors: Map<string, Watched>;
   /** Our channels that this peer's tasks or channels subscribed to. */
-  subscriptions: Set<[Channel, RemoteTask | RemoteChannel]>;
+  /** By channel id and subscriber key, so that repeated CH_SUBs keep one entry. */
+  subscriptions: Map<string, [Channel, RemoteTask | RemoteChannel]>;
   files: Map<number, FileReceiver>;
+  /** Its requests waiting here (bounded by MAX_SERVING). */
+  serving: number;
 }
 
 /** An in-flight `locate` across peers. */
@@ -111,6 +127,17 @@ function sameLocation(a: Location, b: Location): boolean {
 function randomId(): string {
   const b = crypto.getRandomValues(new Uint8Array(8));
   return Array.from(b, (x) => x.toString(16).padStart(2, "0")).join("");
+}
+
+/** A peer's answer to a deliver: a count, or 0 for anything else it may send. */
+function asCount(v: unknown): number {
+  return typeof v === "number" && Number.isSafeInteger(v) && v >= 0 ? v : 0;
+}
+
+/** A peer's answer to a service run: the task it started, or a TypeError. */
+function asTask(v: unknown): RemoteTask {
+  if (v instanceof RemoteTask) return v;
+  throw new TypeError("the service's peer answered with something that is not a task");
 }
 
 function statusType(t: Task): MonitorStatusType {
@@ -149,14 +176,19 @@ export class Network implements RemoteOps {
    * so that a peer's late `finish` or `monitor` still gets the result.
    */
   #handedOut = new Map<number, Task>();
-  /** Local channels handed out in messages (found by name when peers use them). */
+  /** Local channels handed out in messages, by wire name (closed ones swept out). */
   #exported = new Map<string, Channel>();
+  /** Size of `#exported` at which closed channels are swept out. */
+  #sweepAt = 1024;
   #services = new Map<string, TaskFunction>();
   #statusWatchers: Task[] = [];
   #searches = new Set<Search>();
   #closed = false;
   #dest: Promise<string> | null = null;
   #discovery: { close(): Promise<void> | void } | null = null;
+  /** Peers heard of, to dial at most MAX_DIALS at a time (a PEERS flood cannot open thousands). */
+  #toDial = new Map<string, Location>();
+  #dialing = 0;
 
   private constructor(scheduler: CoreScheduler, config: NetworkConfig) {
     this.scheduler = scheduler;
@@ -214,12 +246,7 @@ export class Network implements RemoteOps {
           },
           onPeer: (found: { id: string; location: Location }) => {
             if (found.id === net.id || net.#peers.has(found.id) || net.#closed) return;
-            net.connect(found.location).catch((e) =>
-              logger.debug("discovered peer {loc} unreachable: {error}", {
-                loc: `${found.location.hostname}:${found.location.port}`,
-                error: e,
-              })
-            );
+            net.#dialLater(found.location.hostname, found.location.port, "discovery");
           },
         });
       } catch (e) {
@@ -367,6 +394,7 @@ export class Network implements RemoteOps {
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
+    this.#toDial.clear();
     await this.#discovery?.close();
     await this.#hub.close();
     for (const s of this.#searches) s.queue.settleAll(undefined);
@@ -405,7 +433,7 @@ export class Network implements RemoteOps {
       0,
       "zero",
       req,
-    ) as Promise<number>;
+    ).then(asCount);
   }
 
   terminateTask(t: RemoteTask): boolean {
@@ -459,7 +487,7 @@ export class Network implements RemoteOps {
       });
       return false;
     }
-    return this.#sendOp(peer, [op.CH_SEND, c.name, message, hops]);
+    return this.#sendOp(peer, [op.CH_SEND, c.wireName, message, hops]);
   }
 
   deliverChannel(
@@ -477,16 +505,22 @@ export class Network implements RemoteOps {
       return bad !== undefined ? Promise.reject(bad) : Promise.resolve(0);
     }
     const req = this.#nextReq++;
-    // The peer waits for subscribers; we wait a little longer for its answer.
+    // The peer waits for subscribers until `timeout` after the message
+    // reaches it, so its answer comes later than that here: we wait longer,
+    // by the time a live peer may take to answer (a lost one settles 0),
+    // rather than say 0 for a message it delivered.
     const timeout = options?.timeout;
+    const wait = timeout === undefined
+      ? undefined
+      : timeout + this.config.peerTimeout + this.config.heartbeatInterval;
     return this.#request(
       peer,
-      [op.CH_DELIVER, req, c.name, message, n, timeout ?? null, forwardHops + 1],
-      { timeout, signal: options?.signal },
+      [op.CH_DELIVER, req, c.wireName, message, n, timeout ?? null, forwardHops + 1],
+      { timeout: wait, signal: options?.signal },
       0,
       "zero",
       req,
-    ) as Promise<number>;
+    ).then(asCount);
   }
 
   subscribeChannel(
@@ -501,7 +535,7 @@ export class Network implements RemoteOps {
     const req = this.#nextReq++;
     return this.#request(
       peer,
-      [op.CH_SUB, req, c.name, subscriber],
+      [op.CH_SUB, req, c.wireName, subscriber],
       options,
       TIMEOUT_REJECTS,
       "reject",
@@ -521,12 +555,12 @@ export class Network implements RemoteOps {
     const req = this.#nextReq++;
     return this.#request(
       peer,
-      [op.CH_UNSUB, req, c.name, subscriber],
+      [op.CH_UNSUB, req, c.wireName, subscriber],
       options,
       TIMEOUT_REJECTS,
       "reject",
       req,
-    ) as Promise<boolean>;
+    ).then((was) => was === true);
   }
 
   runService(
@@ -545,7 +579,7 @@ export class Network implements RemoteOps {
       TIMEOUT_REJECTS,
       "reject",
       req,
-    ) as Promise<RemoteTask>;
+    ).then(asTask);
   }
 
   // ---- internals -------------------------------------------------------
@@ -631,9 +665,14 @@ export class Network implements RemoteOps {
     const p = park<unknown>(queue, undefined, undefined, undefined);
     this.#pending.set(req, { queue, peer: peer.info.id, lost: "undefined" });
     peer.pending.add(req);
-    if (!this.#sendOp(peer, [op.LOCATE, req, search.kind, search.name])) {
-      queue.shift()?.settle(undefined);
+    let sent = false;
+    try {
+      sent = this.#sendOp(peer, [op.LOCATE, req, search.kind, search.name]);
+    } catch (e) {
+      // A full queue: that peer cannot be asked now; it counts as a "no".
+      logger.debug("locate: cannot ask {name}: {error}", { name: peer.info.name, error: e });
     }
+    if (!sent) queue.shift()?.settle(undefined);
     p.then((found) => {
       this.#pending.delete(req);
       peer.pending.delete(req);
@@ -688,9 +727,8 @@ export class Network implements RemoteOps {
     r: { peer: string; incarnation: number; id: number; name: string; location: Location },
   ) {
     if (r.peer === this.id) {
-      const local = r.incarnation === this.scheduler.incarnation
-        ? this.scheduler.task(r.id)
-        : undefined;
+      // Ours: live, or ended but handed out (so its result is still here).
+      const local = this.#localTask(r.id, r.incarnation);
       if (local !== undefined) return local;
     }
     const key = `${r.peer}:${r.incarnation}:${r.id}`;
@@ -705,9 +743,21 @@ export class Network implements RemoteOps {
   }
 
   #encodeChannel(v: Channel | RemoteChannel) {
-    if (v instanceof RemoteChannel) return { peer: v.peer, name: v.name, location: v.location };
-    if (this.#localChannel(v.name) !== v) this.#exported.set(v.name, v);
-    return { peer: this.id, name: v.name, location: this.#location };
+    if (v instanceof RemoteChannel) {
+      return { peer: v.peer, name: v.wireName, location: v.location };
+    }
+    if (coreChannel(this.scheduler, v.name) === v) {
+      return { peer: this.id, name: v.name, location: this.#location };
+    }
+    // Not the channel registered under its name: it travels under a name of
+    // its own, so that it never stands for (or is shadowed by) a namesake.
+    const wire = `${v.name.slice(0, 200)}\0${v.id}`;
+    if (!this.#exported.has(wire) && this.#exported.size >= this.#sweepAt) {
+      for (const [k, ch] of this.#exported) if (ch.closed) this.#exported.delete(k);
+      this.#sweepAt = Math.max(1024, 2 * this.#exported.size);
+    }
+    this.#exported.set(wire, v);
+    return { peer: this.id, name: wire, location: this.#location };
   }
 
   #decodeChannel(r: { peer: string; name: string; location: Location }) {
@@ -725,10 +775,13 @@ export class Network implements RemoteOps {
     return c;
   }
 
+  /** A channel of ours by wire name: a registered one, or one handed out in a message. */
   #localChannel(name: string): Channel | undefined {
+    if (!name.includes("\0")) return coreChannel(this.scheduler, name);
     const exported = this.#exported.get(name);
-    if (exported !== undefined && !exported.closed) return exported;
-    return coreChannel(this.scheduler, name);
+    if (exported === undefined || !exported.closed) return exported;
+    this.#exported.delete(name);
+    return undefined;
   }
 
   /** A task of ours, live or recently ended and known to peers. */
@@ -755,8 +808,9 @@ export class Network implements RemoteOps {
         info,
         pending: new Set(),
         monitors: new Map(),
-        subscriptions: new Set(),
+        subscriptions: new Map(),
         files: new Map(),
+        serving: 0,
       };
       this.#peers.set(info.id, peer);
     } else peer.link = link;
@@ -795,7 +849,7 @@ export class Network implements RemoteOps {
       for (const watcher of watched.watchers) this.#notifyUnreachable(watcher, watched.ref);
     }
     peer.monitors.clear();
-    for (const [channel, sub] of peer.subscriptions) {
+    for (const [channel, sub] of peer.subscriptions.values()) {
       channel.unsubscribe(sub as unknown as Subscriber).catch(() => {});
     }
     peer.subscriptions.clear();
@@ -914,8 +968,10 @@ export class Network implements RemoteOps {
         const watcher = m[3];
         if (!(watcher instanceof RemoteTask)) throw new TypeError("MONITOR: watcher is not a task");
         const t = this.#localTask(m[1] as number, m[2] as number);
-        if (t === undefined) {
-          const gone = new TaskEnded(`#${m[1]}`);
+        if (t === undefined || peer.serving >= MAX_SERVING) {
+          const gone = t === undefined
+            ? new TaskEnded(`#${m[1]}`)
+            : new RangeError(`more than ${MAX_SERVING} requests waiting`);
           this.#sendOp(peer, [op.STATUS, watcher.id, watcher.incarnation, {
             id: m[1],
             incarnation: m[2],
@@ -932,10 +988,25 @@ export class Network implements RemoteOps {
             this.#sendOp(p, [...to, new MonitorStatus(t, type, value)]);
           } catch {
             // A result the codec cannot carry: report how it ended, not what.
-            this.#sendOp(p, [...to, new MonitorStatus(t, type, undefined)]);
+            try {
+              this.#sendOp(p, [...to, new MonitorStatus(t, type, undefined)]);
+            } catch (e) {
+              // Its queue is full: thrown here it would end the process.
+              logger.warn("monitor status for {name} dropped: {error}", {
+                name: p.info.name,
+                error: e,
+              });
+            }
           }
         };
-        t.finish().then((v) => report("finished", v), (e) => report(statusType(t), e));
+        peer.serving++;
+        t.finish().then((v) => {
+          peer.serving--;
+          report("finished", v);
+        }, (e) => {
+          peer.serving--;
+          report(statusType(t), e);
+        });
         return;
       }
       case op.STATUS: {
@@ -951,18 +1022,19 @@ export class Network implements RemoteOps {
           if (ref === undefined) return;
           status = new MonitorStatus(ref as unknown as Task, "unreachable", r.value);
         } else throw new TypeError("STATUS: not a MonitorStatus");
+        // Only a status this peer owes: about one of its own tasks, for a
+        // watcher of ours that monitors it there. Anything else would let a
+        // peer end other peers' references or fill any mailbox past its limit.
         const ref = status.task as unknown;
-        if (ref instanceof RemoteTask) {
-          ref.markEnded();
-          const key = `${ref.incarnation}:${ref.id}`;
-          const w = peer.monitors.get(key);
-          if (w !== undefined && watcher !== undefined) {
-            const i = w.watchers.indexOf(watcher);
-            if (i >= 0) w.watchers.splice(i, 1);
-            if (w.watchers.length === 0) peer.monitors.delete(key);
-          }
-        }
-        if (watcher !== undefined) deliverStatus(watcher, status);
+        if (!(ref instanceof RemoteTask) || ref.peer !== peer.info.id) return;
+        const key = `${ref.incarnation}:${ref.id}`;
+        const w = peer.monitors.get(key);
+        const i = watcher === undefined || w === undefined ? -1 : w.watchers.indexOf(watcher);
+        if (i < 0) return;
+        ref.markEnded();
+        w!.watchers.splice(i, 1);
+        if (w!.watchers.length === 0) peer.monitors.delete(key);
+        deliverStatus(watcher!, status);
         return;
       }
       case op.TERMINATE:
@@ -978,7 +1050,14 @@ export class Network implements RemoteOps {
           this.#fail(peer, req, new TaskEnded(`#${m[2]}`));
           return;
         }
-        t.finish().then((v) => this.#reply(peer, req, v), (e) => this.#fail(peer, req, e));
+        if (!this.#admit(peer, req)) return;
+        t.finish().then((v) => {
+          peer.serving--;
+          this.#reply(peer, req, v);
+        }, (e) => {
+          peer.serving--;
+          this.#fail(peer, req, e);
+        });
         return;
       }
       case op.CH_SEND: {
@@ -1002,8 +1081,15 @@ export class Network implements RemoteOps {
         // The hop count of a delivered message restarts here: deliver is
         // asynchronous, and a cycle is still cut by the sends it leads to.
         const timeout = m[5] as number | null;
+        if (!this.#admit(peer, req)) return;
         ch.deliver(m[3], { n: m[4] as number, timeout: timeout ?? undefined })
-          .then((count) => this.#reply(peer, req, count), (e) => this.#fail(peer, req, e));
+          .then((count) => {
+            peer.serving--;
+            this.#reply(peer, req, count);
+          }, (e) => {
+            peer.serving--;
+            this.#fail(peer, req, e);
+          });
         return;
       }
       case op.CH_SUB:
@@ -1025,14 +1111,14 @@ export class Network implements RemoteOps {
         if (m[0] === op.CH_SUB) {
           ch.subscribe(sub as unknown as Subscriber).then(() => {
             if (sub instanceof RemoteTask || sub instanceof RemoteChannel) {
-              peer.subscriptions.add([ch, sub]);
+              peer.subscriptions.set(`${ch.id}/${sub.key}`, [ch, sub]);
             }
             this.#reply(peer, req, true);
           }, (e) => this.#fail(peer, req, e));
         } else {
           ch.unsubscribe(sub as unknown as Subscriber).then((was) => {
-            for (const entry of peer.subscriptions) {
-              if (entry[0] === ch && entry[1] === sub) peer.subscriptions.delete(entry);
+            if (sub instanceof RemoteTask || sub instanceof RemoteChannel) {
+              peer.subscriptions.delete(`${ch.id}/${sub.key}`);
             }
             this.#reply(peer, req, was);
           }, (e) => this.#fail(peer, req, e));
@@ -1059,13 +1145,7 @@ export class Network implements RemoteOps {
       case op.PEERS:
         for (const [id, hostname, port] of m[1] as [string, string, number][]) {
           if (id === this.id || this.#peers.has(id) || this.#closed) continue;
-          this.connect({ hostname, port }).catch((e) =>
-            logger.debug("peer {loc} heard of from {from} unreachable: {error}", {
-              loc: `${hostname}:${port}`,
-              from: peer.info.name,
-              error: e,
-            })
-          );
+          this.#dialLater(hostname, port, peer.info.name);
         }
         return;
       case op.FILE_OPEN:
@@ -1078,9 +1158,49 @@ export class Network implements RemoteOps {
           m,
           (req, value) => this.#reply(peer, req, value),
           (req, error) => this.#fail(peer, req, error),
+          () => this.#peers.get(peer.info.id) === peer,
         );
         return;
     }
+  }
+
+  /** Queues a dial to a peer heard of from `from`; dials MAX_DIALS at a time. */
+  #dialLater(hostname: string, port: number, from: string): void {
+    const key = `${hostname}:${port}`;
+    if (this.#toDial.has(key) || this.#toDial.size >= MAX_TO_DIAL) return;
+    this.#toDial.set(key, { hostname, port });
+    this.#pumpDials(from);
+  }
+
+  #pumpDials(from: string): void {
+    while (this.#dialing < MAX_DIALS && this.#toDial.size > 0 && !this.#closed) {
+      const [key, to] = this.#toDial.entries().next().value!;
+      this.#toDial.delete(key);
+      if (this.#peerAt(to) !== undefined) continue;
+      this.#dialing++;
+      // Bounded, so that silent addresses cannot hold every dial slot.
+      const timeout = Math.max(5000, 2 * this.config.peerTimeout);
+      this.connect(to, { timeout }).catch((e) =>
+        logger.debug("peer {loc} heard of from {from} unreachable: {error}", {
+          loc: key,
+          from,
+          error: e,
+        })
+      ).finally(() => {
+        this.#dialing--;
+        this.#pumpDials(from);
+      });
+    }
+  }
+
+  /** Counts one more request of `peer` waiting here, or refuses it past MAX_SERVING. */
+  #admit(peer: PeerState, req: number): boolean {
+    if (peer.serving < MAX_SERVING) {
+      peer.serving++;
+      return true;
+    }
+    this.#fail(peer, req, new RangeError(`more than ${MAX_SERVING} requests waiting`));
+    return false;
   }
 
   #answerLocate(peer: PeerState, req: number, kind: number, name: string): void {
@@ -1089,7 +1209,7 @@ export class Network implements RemoteOps {
       return;
     }
     if (kind === op.KIND_CHANNEL) {
-      this.#reply(peer, req, this.#localChannel(name) ?? null);
+      this.#reply(peer, req, coreChannel(this.scheduler, name) ?? null);
       return;
     }
     this.#reply(peer, req, coreTask(this.scheduler, name) ?? null);

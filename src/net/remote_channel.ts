@@ -42,16 +42,25 @@ export class RemoteChannel implements RemoteEndpoint {
   readonly ops: RemoteOps;
 
   /** @internal made by the network layer only */
+  /**
+   * What names the channel on the wire: its name for a registered channel,
+   * the name plus a unique suffix for one handed out in a message, so that
+   * namesakes on one peer stay apart.
+   */
+  readonly wireName: string;
+
   constructor(ops: RemoteOps, peer: string, name: string, location: Location) {
     this.ops = ops;
     this.peer = peer;
-    this.name = name;
+    this.wireName = name;
+    const cut = name.indexOf("\0");
+    this.name = cut < 0 ? name : name.slice(0, cut);
     this.location = location;
   }
 
   /** Names the channel across peers: `peer/name`. */
   get key(): string {
-    return `${this.peer}/#${this.name}`;
+    return `${this.peer}/#${this.wireName}`;
   }
 
   /** The core's seam: a `RemoteChannel` is its own endpoint. */
