@@ -49,6 +49,7 @@ export class RemoteChannel implements RemoteEndpoint {
    */
   readonly wireName: string;
 
+  /** @internal made by the network layer only */
   constructor(ops: RemoteOps, peer: string, name: string, location: Location) {
     this.ops = ops;
     this.peer = peer;

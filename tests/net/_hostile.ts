@@ -44,11 +44,11 @@ export async function hostile(
     isTask: (v) => v instanceof Ref,
     isChannel: () => false,
     encodeTask: (v) => (v as Ref).record,
-    decodeTask: (r) => new Ref(r),
+    decodeTask: (r) => new Ref({ ...r, location: { ...r.location } }), // records are reused
     encodeChannel: () => {
       throw new TypeError("no channels here");
     },
-    decodeChannel: (r) => r,
+    decodeChannel: (r) => ({ ...r, location: { ...r.location } }),
   });
   const received: unknown[][] = [];
   const waiters = new Set<() => void>();
