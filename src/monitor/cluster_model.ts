@@ -228,12 +228,17 @@ export interface Snapshot {
   done: JobView[];
   /** The counts. */
   totals: Totals;
+  /** How many pulses a node's `history` keeps. */
+  historyLength: number;
 }
 
 /**
  * What changed since the previous batch: nodes and jobs in full as they
- * are now, the keys of jobs forgotten (pushed out of the done list), and the
- * counts. A viewer applies batches in `seq` order on top of a snapshot.
+ * are now (except a node's `history`, which holds only the pulses since the
+ * previous batch: a viewer appends them and keeps the last
+ * `Snapshot.historyLength`), the keys of jobs forgotten (pushed out of the
+ * done list), and the counts. A viewer applies batches in `seq` order on top
+ * of a snapshot.
  *
  * @example
  * ```ts
@@ -291,6 +296,8 @@ interface JobEntry {
 interface NodeEntry {
   view: NodeView;
   servers: Map<string, ServerView>;
+  /** Pulses since the last batch (what the next batch's `history` carries). */
+  fresh: number;
 }
 
 /**
@@ -528,6 +535,7 @@ export class ClusterModel {
       running: [...this.#running.values()].map((j) => j.view),
       done: [...this.#done.values()].map((j) => j.view),
       totals: { ...this.#totals },
+      historyLength: this.#history,
     };
   }
 
@@ -541,7 +549,10 @@ export class ClusterModel {
     const nodes: NodeView[] = [];
     for (const id of this.#dirtyNodes) {
       const n = this.#nodes.get(id);
-      if (n !== undefined) nodes.push(n.view);
+      if (n === undefined) continue;
+      // Only the pulses since the last batch: the viewer appends them.
+      nodes.push({ ...n.view, history: n.fresh === 0 ? [] : n.view.history.slice(-n.fresh) });
+      n.fresh = 0;
     }
     const jobs: JobView[] = [];
     for (const key of this.#dirtyJobs) {
@@ -586,6 +597,7 @@ export class ClusterModel {
         updated: now,
       },
       servers: new Map(),
+      fresh: 0,
     };
     this.#nodes.set(id, n);
     return n;
@@ -619,6 +631,7 @@ export class ClusterModel {
     if (this.#history > 0) {
       if (v.history.length >= this.#history) v.history.shift();
       v.history.push({ time: now, cpu: m.cpu, memoryFraction: m.memoryFraction, load: m.load });
+      if (n.fresh < this.#history) n.fresh++;
     }
     this.#touch(n, now);
     return true;

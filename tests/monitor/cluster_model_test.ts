@@ -166,7 +166,19 @@ Deno.test("model: change batches carry what changed once, in sequence", () => {
   batch = model.takeChanges()!;
   assert.equal(batch.seq, 2);
   assert.deepEqual(batch.nodes.map((n) => [n.id, n.cpu]), [["10.0.0.2:9706", 0.6]]);
-  assert.equal(model.snapshot().seq, 2);
+  // A batch's history is only the pulses since the last batch; the snapshot has them all.
+  assert.deepEqual(batch.nodes[0].history.map((p) => p.cpu), [0.5, 0.6]);
+  model.apply(new NodeAvailability(B, { cpu: 0.7 }));
+  model.apply(new StatusMessage("ServerClosed", A, { server: "1" }));
+  batch = model.takeChanges()!;
+  assert.deepEqual(batch.nodes.map((n) => [n.id, n.history.map((p) => p.cpu)]), [
+    ["10.0.0.2:9706", [0.7]],
+    ["10.0.0.1:9706", []],
+  ]);
+  const snap = model.snapshot();
+  assert.equal(snap.seq, 3);
+  assert.equal(snap.historyLength, 60);
+  assert.deepEqual(snap.nodes[1].history.map((p) => p.cpu), [0.5, 0.6, 0.7]);
 });
 
 Deno.test("model: hostile or unknown messages are counted and ignored, never thrown on", () => {

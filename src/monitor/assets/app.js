@@ -9,6 +9,7 @@ const nodes = new Map();
 /** @type {Map<string, any>} */
 const jobs = new Map();
 let totals = null;
+let historyLength = 60;
 let selected = null; // { kind: "node" | "job", key }
 let renderQueued = false;
 
@@ -40,13 +41,19 @@ function connect() {
     for (const j of s.running) jobs.set(j.key, j);
     for (const j of s.done) jobs.set(j.key, j);
     totals = s.totals;
+    historyLength = s.historyLength;
     conn.className = "live";
     conn.textContent = "live";
     queueRender();
   });
   events.addEventListener("changes", (e) => {
     const b = JSON.parse(e.data);
-    for (const n of b.nodes) nodes.set(n.id, n);
+    for (const n of b.nodes) {
+      // A batch carries only the pulses since the previous one.
+      const old = nodes.get(n.id);
+      if (old !== undefined) n.history = old.history.concat(n.history).slice(-historyLength);
+      nodes.set(n.id, n);
+    }
     for (const j of b.jobs) jobs.set(j.key, j);
     for (const k of b.removed) jobs.delete(k);
     totals = b.totals;
