@@ -37,6 +37,10 @@ Deno.test("dashboard on a computation: jobs show with name and args; terminate e
       tapped.push(m);
       if (m instanceof MonitorStatus) ends.get((m.task as unknown as { key: string }).key)?.();
     });
+    // A listener that throws is logged and kept; the others and the status task carry on.
+    comp.addStatusListener(() => {
+      throw new Error("a broken listener");
+    });
     await using d = new Dashboard(comp, { port: 0, onListen: () => {} });
     try {
       await comp.schedule({ timeout: 30_000 });
