@@ -121,15 +121,20 @@ function badge(text) {
   return b;
 }
 
-/** Sets a row's cells (strings, or nodes for rich cells), creating the row on first use. */
-function upsert(table, key, cells, classes, prepend = false) {
+/**
+ * Sets a row's cells from `item` (strings, or nodes for rich cells),
+ * creating the row on first use; a row whose item has not changed since
+ * (batches replace changed items only) is left alone.
+ */
+function upsert(table, key, item, cells, classes, prepend = false) {
   const map = rows[table];
   let tr = map.get(key);
+  if (tr !== undefined && tr.item === item) return tr;
   const tbody = $(table).tBodies[0];
   if (tr === undefined) {
     tr = document.createElement("tr");
     tr.dataset.key = key;
-    for (let i = 0; i < cells.length; i++) {
+    for (let i = 0; i < classes.length; i++) {
       const td = document.createElement("td");
       if (classes[i]) td.className = classes[i];
       tr.append(td);
@@ -138,7 +143,8 @@ function upsert(table, key, cells, classes, prepend = false) {
     else tbody.append(tr);
     map.set(key, tr);
   }
-  cells.forEach((c, i) => {
+  tr.item = item;
+  cells().forEach((c, i) => {
     const td = tr.cells[i];
     if (typeof c === "string") {
       if (td.textContent !== c || td.children.length > 0) td.textContent = c;
@@ -161,7 +167,7 @@ function render() {
   const now = Date.now();
   for (const n of nodes.values()) {
     const up = n.servers.filter((s) => s.status === "initialized").length;
-    upsert("nodes", n.id, [
+    upsert("nodes", n.id, n, () => [
       n.name,
       n.id,
       badge(n.status),
@@ -178,23 +184,25 @@ function render() {
   for (const j of jobs.values()) {
     if (j.outcome === "running") {
       running.add(j.key);
-      const tr = rows.running.get(j.key);
-      const button = tr === undefined ? terminateButton(j.key) : null;
-      upsert("running", j.key, [
+      const isNew = !rows.running.has(j.key);
+      const tr = upsert("running", j.key, j, () => [
         `#${j.id}`,
         j.name,
         j.args,
         `${j.node} / ${j.server}`,
         time(j.started),
-        duration(now - j.started),
-        button,
-      ], ["", "name", "args", "", "", "num duration", ""]).dataset.job = j.key;
+        "",
+        isNew ? terminateButton(j.key) : null,
+      ], ["", "name", "args", "", "", "num duration", ""]);
+      tr.dataset.job = j.key;
+      tr.cells[5].textContent = duration(now - j.started);
     } else {
       done.add(j.key);
       upsert(
         "done",
         j.key,
-        [
+        j,
+        () => [
           `#${j.id}`,
           j.name,
           j.args,
