@@ -124,6 +124,8 @@ export class Computation implements AsyncDisposable {
   #watcher: Task | null = null;
   #zombieTimer: ReturnType<typeof setInterval> | undefined;
   #closed = false;
+  /** Taps on the status stream (a dashboard), called before the status task gets each message. */
+  readonly #listeners: ((message: unknown) => void)[] = [];
 
   /**
    * Creates a `Computation`; nothing is shipped before `schedule`.
@@ -223,6 +225,34 @@ export class Computation implements AsyncDisposable {
     return this.#runOn(this.#pick(null, true), exportName, args, 1, true);
   }
 
+  /**
+   * Taps the status stream: `listener` is called with every message the
+   * `status` task gets (`StatusMessage`, every job's `MonitorStatus`,
+   * `NodeAvailability`), synchronously and before the status task gets it,
+   * which still gets every message (pycos's `httpd` chains the status task
+   * the same way). A listener that throws is logged and kept. Returns a
+   * function that removes the listener.
+   *
+   * @example
+   * ```ts
+   * import { Computation, StatusMessage } from "@denocos/denocos/compute";
+   *
+   * const comp = new Computation({ module: new URL("./job.ts", import.meta.url) });
+   * const remove = comp.addStatusListener((m) => {
+   *   if (m instanceof StatusMessage) console.log(m.type);
+   * });
+   * remove();
+   * ```
+   */
+  addStatusListener(listener: (message: unknown) => void): () => void {
+    if (typeof listener !== "function") throw new TypeError("addStatusListener: not a function");
+    this.#listeners.push(listener);
+    return () => {
+      const i = this.#listeners.indexOf(listener);
+      if (i >= 0) this.#listeners.splice(i, 1);
+    };
+  }
+
   /** Closes the servers on every node; running jobs are terminated there. */
   async close(): Promise<void> {
     if (this.#closed) return;
@@ -290,7 +320,11 @@ export class Computation implements AsyncDisposable {
     }
     this.#jobs.set(job.key, { server, exportName, args, attempts, isAsync });
     this.#watcher!.monitor(job as unknown as Task);
-    this.#status("TaskStarted", server.node.location, { server: server.index, task: job });
+    this.#status("TaskStarted", server.node.location, {
+      server: server.index,
+      task: job,
+      info: { name: exportName, args, attempt: attempts },
+    });
     return job;
   }
 
@@ -394,6 +428,13 @@ export class Computation implements AsyncDisposable {
   }
 
   #forward(m: unknown): void {
+    for (let i = 0; i < this.#listeners.length; i++) {
+      try {
+        this.#listeners[i](m);
+      } catch (e) {
+        logger.warn("status listener failed: {error}", { error: e });
+      }
+    }
     const status = this.#options.status;
     if (status === undefined) return;
     try {

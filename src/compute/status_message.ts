@@ -101,7 +101,9 @@ export function locationFrom(value: unknown): Location | null {
  * `DispycosStatus`). `node` is the node's location; `server` the server's id
  * on that node (for `Server*` and `Task*`); `task` the job (for `Task*`; a
  * `RemoteTask` once the network layer provides it); `info` anything more
- * (the node's name, the reason a node was abandoned, …).
+ * (the node's name, the reason a node was abandoned, …). A `Computation`'s
+ * `TaskStarted` carries `info: { name, args, attempt }`: the export run, its
+ * arguments and which attempt this is (1 unless resubmitted).
  *
  * @example
  * ```ts

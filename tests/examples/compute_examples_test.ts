@@ -54,3 +54,14 @@ Deno.test("examples/compute_custom_scheduler.ts: one job at a time per server, t
   assert.equal(per.reduce((a, b) => a + b, 0), 12);
   assert.equal(lines.at(-1), "12 jobs done, one at a time per server");
 });
+
+Deno.test("examples/dashboard.ts: jobs run while the dashboard serves them", async () => {
+  await using node = await NodeProcess.start(2, "");
+  await using program = await start("dashboard.ts", [`127.0.0.1:${node.port}`, "4", "600", "0"]);
+  const [, url] = await program.waitFor(/^dashboard on (http:\/\/127\.0\.0\.1:\d+\/)$/);
+  const page = await fetch(url);
+  assert.match(await page.text(), /denocos dashboard/);
+  const lines = await program.done();
+  assert.equal(lines.filter((l) => /^job \d+ finished$/.test(l)).length, 4, lines.join("\n"));
+  assert.equal(lines.at(-1), "4 of 4 jobs finished");
+});
