@@ -3,7 +3,8 @@
  * links to the nodes it is given and to every node that joins it, polls
  * them every second, and answers `denocos status` and
  * `Computation.schedule({ location })`. Prints one line when ready,
- * `scheduler <name> listening on H:P`.
+ * `scheduler <name> listening on H:P`; with `--dashboard PORT` it also
+ * serves the web dashboard of the cluster's nodes there.
  *
  * @module
  */
@@ -32,6 +33,7 @@ interface SchedulerOptions extends CommonOptions {
   node?: Location[];
   tlsCert?: string;
   tlsKey?: string;
+  dashboard?: number;
 }
 
 /** The `scheduler` subcommand. */
@@ -47,7 +49,12 @@ export function schedulerCommand(): Command {
       hostPorts(NODE_PORT),
     )
     .option("--tls-cert <file>", "serve TLS with this certificate (PEM)")
-    .option("--tls-key <file>", "the certificate's key (PEM)");
+    .option("--tls-key <file>", "the certificate's key (PEM)")
+    .option(
+      "--dashboard <port>",
+      "serve the cluster's web dashboard on this port (same host)",
+      integer(0, 65535),
+    );
   return commonOptions(cmd).action(runScheduler);
 }
 
@@ -66,8 +73,20 @@ async function runScheduler(options: SchedulerOptions): Promise<void> {
     nodes: options.node,
   });
   console.log(`scheduler ${s.name} listening on ${hp(s.location)}`);
+  let dashboard: { close(): Promise<void> } | null = null;
+  if (options.dashboard !== undefined) {
+    const { Dashboard } = await import("../src/monitor/dashboard.ts");
+    const d = new Dashboard(s, {
+      hostname: options.host,
+      port: options.dashboard,
+      onListen: ({ url, token }) =>
+        console.log(`dashboard on ${url}${token === undefined ? "" : ` (token ${token})`}`),
+    });
+    dashboard = d;
+  }
   const signal = await stop;
   logger.info("{signal}: stopping", { signal });
+  await dashboard?.close();
   await s.close();
   Deno.exit(0);
 }

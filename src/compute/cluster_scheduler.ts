@@ -15,6 +15,7 @@ import type { PeerListenOptions } from "../net/scheduler.ts";
 import type { PeerInfo } from "../net/peer_info.ts";
 import { PeerStatus } from "../net/peer_status.ts";
 import { Service } from "../net/service.ts";
+import { NodeAvailability, StatusMessage } from "./status_message.ts";
 import { NODE_SERVICES, type NodeInfo } from "./node.ts";
 import "./_wire.ts";
 
@@ -106,6 +107,8 @@ interface Tracked {
   info: Service | null;
   snapshot: NodeSnapshot;
   polling: boolean;
+  /** Whether listeners heard it initialized. */
+  announced?: boolean;
 }
 
 const key = (l: Location) => `${l.hostname}:${l.port}`;
@@ -132,6 +135,7 @@ export class ClusterScheduler implements AsyncDisposable {
   readonly #nodes = new Map<string, Tracked>();
   readonly #seeds: Location[];
   readonly #timer: ReturnType<typeof setInterval>;
+  readonly #listeners = new Set<(message: unknown) => void>();
   #closed = false;
 
   private constructor(scheduler: Scheduler, location: Location, options: ClusterSchedulerOptions) {
@@ -204,6 +208,28 @@ export class ClusterScheduler implements AsyncDisposable {
     }
   }
 
+  /**
+   * Calls `listener` with the cluster's changes as a computation's status
+   * task would get them (`NodeDiscovered` / `NodeInitialized` when a node
+   * joins, `NodeAvailability` at every poll, `NodeClosed` when one goes), so
+   * a `Dashboard` can show the shared cluster. Jobs are the clients' own:
+   * they talk to the nodes directly. Returns the function that removes it.
+   */
+  addStatusListener(listener: (message: unknown) => void): () => void {
+    this.#listeners.add(listener);
+    return () => this.#listeners.delete(listener);
+  }
+
+  #tell(m: unknown): void {
+    for (const l of this.#listeners) {
+      try {
+        l(m);
+      } catch (e) {
+        logger.warn("a status listener failed: {error}", { error: e });
+      }
+    }
+  }
+
   #peerStatus(m: PeerStatus): void {
     const t = this.#nodes.get(key(m.peer.location));
     if (m.status === "offline") {
@@ -212,6 +238,7 @@ export class ClusterScheduler implements AsyncDisposable {
         t.peer = null;
         t.info = null;
         logger.info("node {node} offline", { node: t.snapshot.name });
+        this.#tell(new StatusMessage("NodeClosed", t.snapshot.location, { info: "offline" }));
       }
       return;
     }
@@ -239,6 +266,7 @@ export class ClusterScheduler implements AsyncDisposable {
       this.#nodes.set(k, t);
       logger.info("node {node} joined", { node: peer.name });
     }
+    this.#tell(new StatusMessage("NodeDiscovered", peer.location, { info: peer.name }));
     t.peer = peer;
     t.info = info;
     t.snapshot.online = true;
@@ -280,6 +308,16 @@ export class ClusterScheduler implements AsyncDisposable {
         load: a?.load ?? null,
         updated: Date.now(),
       });
+      if (t.snapshot.updated !== 0 && !t.announced) {
+        t.announced = true;
+        this.#tell(new StatusMessage("NodeInitialized", t.snapshot.location, { info }));
+        for (let i = 0; i < t.snapshot.cpus; i++) {
+          this.#tell(
+            new StatusMessage("ServerInitialized", t.snapshot.location, { server: String(i) }),
+          );
+        }
+      }
+      if (a instanceof NodeAvailability) this.#tell(a);
     } catch (e) {
       logger.debug("node {node} did not answer: {error}", { node: t.snapshot.name, error: e });
     } finally {

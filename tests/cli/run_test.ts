@@ -132,3 +132,36 @@ Deno.test("cli scheduler: nodes join it, status shows them, run goes through it"
   assert.equal((await scheduler.stop()).status.code, 0);
   assert.equal((await a.stop()).status.code, 0);
 });
+
+Deno.test("cli scheduler --dashboard: the cluster's nodes show on its dashboard", async () => {
+  const probe = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const port = (probe.addr as Deno.NetAddr).port;
+  probe.close();
+  await using node = await CliProcess.start(["node", "--port", "0", "--cpus", "1", "--name", "n1"]);
+  await using scheduler = await CliProcess.start([
+    "scheduler",
+    "--port",
+    "0",
+    "--node",
+    node.address,
+    "--dashboard",
+    String(port),
+  ]);
+  // The event stream: a snapshot first, then batches; wait for the node there.
+  const res = await fetch(`http://127.0.0.1:${port}/api/events`);
+  assert.equal(res.status, 200);
+  const reader = res.body!.pipeThrough(new TextDecoderStream()).getReader();
+  let seen = "";
+  try {
+    while (!/"name":"n1"/.test(seen)) {
+      const { value, done } = await reader.read();
+      assert.ok(!done, `stream ended: ${seen}`);
+      seen += value;
+    }
+  } finally {
+    await reader.cancel();
+  }
+  const page = await fetch(`http://127.0.0.1:${port}/`);
+  assert.match(await page.text(), /<html/i);
+  void scheduler;
+});
