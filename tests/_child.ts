@@ -14,10 +14,10 @@ export class Child implements AsyncDisposable {
   #drain: Promise<void> = Promise.resolve();
   readonly #stderr: Promise<string>;
 
-  private constructor(script: URL, flags: string[], args: string[]) {
+  private constructor(script: URL, flags: string[], args: string[], env: Record<string, string>) {
     this.child = new Deno.Command(Deno.execPath(), {
       args: ["run", ...flags, script.pathname, ...args],
-      env: { NO_COLOR: "1" },
+      env: { NO_COLOR: "1", ...env },
       stdin: "piped",
       stdout: "piped",
       stderr: "piped",
@@ -26,8 +26,14 @@ export class Child implements AsyncDisposable {
   }
 
   /** Starts `script` with `flags` and `args` and waits for a stdout line matching `ready`. */
-  static async start(script: URL, flags: string[], args: string[], ready: RegExp): Promise<Child> {
-    const c = new Child(script, flags, args);
+  static async start(
+    script: URL,
+    flags: string[],
+    args: string[],
+    ready: RegExp,
+    env: Record<string, string> = {},
+  ): Promise<Child> {
+    const c = new Child(script, flags, args, env);
     const reader = c.child.stdout.pipeThrough(new TextDecoderStream()).getReader();
     let seen = "";
     while (c.ready === null) {

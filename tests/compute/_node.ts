@@ -1,19 +1,22 @@
 /**
- * Starts `fixtures/node_process.ts` as a real compute node process and
- * reads its "listening" line; `await using` kills and reaps it.
+ * Starts a real `denocos node` (`deno run cli/main.ts node --port 0 …`, with
+ * the flags of `deno task node`) and reads its "listening" line; `await
+ * using` kills and reaps it.
  *
  * @module
  */
 import { Child } from "../_child.ts";
 
-const FIXTURE = new URL("./fixtures/node_process.ts", import.meta.url);
+const CLI = new URL("../../cli/main.ts", import.meta.url);
 const FLAGS = [
-  "--allow-net=127.0.0.1",
+  "--unstable-net",
+  "--unstable-worker-options",
+  "--allow-net",
   "--allow-read",
   "--allow-write",
   "--allow-run",
-  "--allow-env",
-  "--allow-sys",
+  "--allow-sys=loadavg,systemMemoryInfo",
+  "--allow-env=DENOCOS_SECRET,HOME,PATH,DENO_DIR,TMPDIR,XDG_CACHE_HOME,NO_COLOR",
 ];
 
 /** A compute node process. */
@@ -32,13 +35,14 @@ export class NodeProcess implements AsyncDisposable {
     return { hostname: "127.0.0.1", port: this.port };
   }
 
-  /** Starts a node process (`cpus` servers) and waits until it listens. */
-  static async start(cpus = 1, secret = "s3cret"): Promise<NodeProcess> {
+  /** Starts a node (`cpus` servers, more `denocos node` options) and waits until it listens. */
+  static async start(cpus = 1, secret = "s3cret", options: string[] = []): Promise<NodeProcess> {
     const child = await Child.start(
-      FIXTURE,
+      CLI,
       FLAGS,
-      [String(cpus), secret],
+      ["node", "--host", "127.0.0.1", "--port", "0", "--cpus", String(cpus), ...options],
       /listening on 127\.0\.0\.1:(\d+) with \d+ servers/,
+      { DENOCOS_SECRET: secret },
     );
     return new NodeProcess(child);
   }

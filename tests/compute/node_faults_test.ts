@@ -183,3 +183,25 @@ Deno.test("compute: with maxAttempts 1 an abandoned job is not started again", a
   const started = status.seen.filter((m) => m instanceof StatusMessage && m.type === "TaskStarted");
   assert.equal(started.length, 2); // the first job and `after`, nothing resubmitted
 });
+
+Deno.test("compute: a job that allocates without bound kills only its server; the node serves on", async () => {
+  await using node = await NodeProcess.start(1, "s3cret", ["--server-memory", "64"]);
+  await using s = await client();
+  const status = recorder(s);
+  await using comp = new Computation({
+    module: JOBS,
+    scheduler: s,
+    status: status.task,
+    nodes: [node.location],
+  });
+  await comp.schedule({ timeout: 30_000 });
+  const hog = await comp.run("grow");
+  await assert.rejects(hog.finish({ timeout: 60_000 }));
+  await status.until((m): m is StatusMessage =>
+    m instanceof StatusMessage && m.type === "ServerClosed"
+  );
+  // The node is up and takes a new computation.
+  await using next = new Computation({ module: JOBS, scheduler: s, nodes: [node.location] });
+  await next.schedule({ timeout: 30_000 });
+  assert.equal(await (await next.run("double", 5)).finish({ timeout: 30_000 }), 10);
+});
