@@ -118,6 +118,8 @@ export class Computation implements AsyncDisposable {
   readonly #scheduler: Scheduler;
   readonly #nodes = new Map<string, NodeState>();
   readonly #servers = new Map<string, ServerState>();
+  /** Servers that take no new job (`suspend`), by id. */
+  readonly #suspended = new Set<string>();
   /** Running jobs by their reference's key. */
   readonly #jobs = new Map<string, JobRecord>();
   #bundle: CodeBundle | null = null;
@@ -212,17 +214,17 @@ export class Computation implements AsyncDisposable {
    * server and resolves its `RemoteTask` (`finish()` it for the result).
    */
   run(exportName: string, ...args: unknown[]): Promise<RemoteTask> {
-    return this.#runOn(this.#pick(null), exportName, args, 1, false);
+    return this.#start(null, false, exportName, args);
   }
 
   /** Runs a job on a server of the node at `location` (or on the server with that id). */
   runAt(location: Location | string, exportName: string, ...args: unknown[]): Promise<RemoteTask> {
-    return this.#runOn(this.#pick(location), exportName, args, 1, false);
+    return this.#start(location, false, exportName, args);
   }
 
   /** Like `run`, for an I/O-bound job: it takes no CPU slot from CPU-bound jobs. */
   runAsync(exportName: string, ...args: unknown[]): Promise<RemoteTask> {
-    return this.#runOn(this.#pick(null, true), exportName, args, 1, true);
+    return this.#start(null, true, exportName, args);
   }
 
   /**
@@ -251,6 +253,55 @@ export class Computation implements AsyncDisposable {
       const i = this.#listeners.indexOf(listener);
       if (i >= 0) this.#listeners.splice(i, 1);
     };
+  }
+
+  /**
+   * Stops placing new jobs on a server (by id, `host:port/index`) or on every
+   * server of a node (by its `Location` or `host:port`); running jobs go on.
+   * Returns how many servers it suspended. `resume` undoes it.
+   */
+  suspend(target: Location | string): number {
+    let n = 0;
+    for (const s of this.#matching(target)) {
+      if (!this.#suspended.has(s.id)) n++;
+      this.#suspended.add(s.id);
+    }
+    return n;
+  }
+
+  /** Places jobs on suspended servers again; returns how many it resumed. */
+  resume(target: Location | string): number {
+    let n = 0;
+    for (const s of this.#matching(target)) if (this.#suspended.delete(s.id)) n++;
+    return n;
+  }
+
+  /** Picks a server and runs the job there; a failure to pick rejects, never throws. */
+  #start(
+    where: Location | string | null,
+    isAsync: boolean,
+    exportName: string,
+    args: unknown[],
+  ): Promise<RemoteTask> {
+    let server: ServerState;
+    try {
+      server = this.#pick(where, isAsync);
+    } catch (e) {
+      return Promise.reject(e);
+    }
+    return this.#runOn(server, exportName, args, 1, isAsync);
+  }
+
+  #matching(target: Location | string): ServerState[] {
+    const servers = [...this.#servers.values()];
+    if (typeof target === "string") {
+      return servers.filter((s) =>
+        s.id === target || `${s.node.location.hostname}:${s.node.location.port}` === target
+      );
+    }
+    return servers.filter((s) =>
+      s.node.location.hostname === target.hostname && s.node.location.port === target.port
+    );
   }
 
   /** Closes the servers on every node; running jobs are terminated there. */
@@ -287,7 +338,10 @@ export class Computation implements AsyncDisposable {
         s.node.location.hostname === location.hostname && s.node.location.port === location.port
       );
     }
-    if (candidates.length === 0) throw new Error("no server available there");
+    candidates = candidates.filter((s) => !this.#suspended.has(s.id));
+    if (candidates.length === 0) {
+      throw new Error("no server available there (none, or all suspended)");
+    }
     const loads: ServerLoad[] = candidates.map((s) => ({
       id: s.id,
       node: s.node.id,

@@ -11,6 +11,9 @@
  *   `changes` events (`ChangeBatch`), at most one every `interval` ms
  *   (100 by default: at most 10 a second however busy the cluster);
  * - `POST /api/terminate` `{"job": key}`: terminates a running job;
+ * - `POST /api/suspend` / `POST /api/resume` `{"node": "host:port"}` or
+ *   `{"server": "host:port/index"}`: no new jobs there / again (sources
+ *   with `suspend` / `resume`, as `Computation`; others answer 501);
  * - `POST /api/suspend`, `POST /api/resume` `{"node"}` or `{"server"}`:
  *   501, a `Computation` cannot suspend a node or server yet.
  *
@@ -166,6 +169,8 @@ export class Dashboard implements AsyncDisposable {
   readonly #maxViewers: number;
   readonly #viewers = new Set<Viewer>();
   readonly #stop: () => void;
+  /** What the actions act on (a `Computation` can suspend and resume servers). */
+  readonly #source: StatusSource;
   #timer: ReturnType<typeof setTimeout> | undefined;
   #heartbeat: ReturnType<typeof setInterval> | undefined;
   #lastPush = -Infinity;
@@ -182,6 +187,7 @@ export class Dashboard implements AsyncDisposable {
     if (typeof source?.addStatusListener !== "function") {
       throw new TypeError("Dashboard: the source has no addStatusListener (a Computation has)");
     }
+    this.#source = source;
     const hostname = options.hostname ?? "127.0.0.1";
     const port = options.port ?? 8181;
     const interval = options.interval ?? 100;
@@ -350,8 +356,14 @@ export class Dashboard implements AsyncDisposable {
     const b = body as Record<string, unknown>;
     if (action !== "terminate") {
       const target = b.node ?? b.server;
-      if (typeof target !== "string") return fail(400, `${action} takes {"node"} or {"server"}`);
-      return fail(501, `${action}: a Computation cannot ${action} a node or server yet`);
+      if (typeof target !== "string" || target === "" || target.length > 300) {
+        return fail(400, `${action} takes {"node"} or {"server"}`);
+      }
+      const act = (this.#source as Partial<Record<typeof action, (t: string) => number>>)[action];
+      if (typeof act !== "function") return fail(501, `${action}: this source cannot ${action}`);
+      const count = act.call(this.#source, target);
+      if (count === 0) return fail(404, `no server to ${action} matches '${target}'`);
+      return json(200, { [action === "suspend" ? "suspended" : "resumed"]: count, target });
     }
     const key = b.job;
     if (typeof key !== "string" || key === "" || key.length > 512) {

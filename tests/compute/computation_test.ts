@@ -93,3 +93,24 @@ Deno.test("compute: a job without read permission is denied; the node serves the
   await assert.rejects(job.finish({ timeout: 30_000 }), Deno.errors.NotCapable);
   assert.equal(await (await comp.run("double", 21)).finish({ timeout: 30_000 }), 42);
 });
+
+Deno.test("compute: a suspended server takes no new job until resumed", async () => {
+  await using c = await cluster(2);
+  await using comp = new Computation({
+    module: JOBS,
+    scheduler: c.client,
+    nodes: [c.node.location],
+  });
+  await comp.schedule({ timeout: 30_000 });
+  const [first, second] = comp.servers().map((s) => s.id);
+  assert.equal(comp.suspend(first), 1);
+  for (let i = 0; i < 4; i++) {
+    const job = await comp.run("double", i);
+    await job.finish({ timeout: 30_000 });
+  }
+  assert.deepEqual(comp.servers().map((s) => s.busy), [0, 0]);
+  assert.equal(comp.suspend(c.node.location), 1); // the other one; the first is already
+  await assert.rejects(comp.run("double", 1), /suspended/);
+  assert.equal(comp.resume(`${c.node.location.hostname}:${c.node.location.port}`), 2);
+  assert.equal(await (await comp.runAt(second, "double", 21)).finish({ timeout: 30_000 }), 42);
+});

@@ -292,3 +292,28 @@ Deno.test("dashboard: close ends the viewers' streams and stops listening", asyn
   assert.equal(src.listeners.length, 0);
   await d.close(); // twice is fine
 });
+
+Deno.test("dashboard: suspend and resume go to a source that can (a Computation can)", async () => {
+  const calls: string[] = [];
+  const source = {
+    addStatusListener: () => () => {},
+    suspend: (t: string) => (calls.push(`suspend ${t}`), t === "none" ? 0 : 2),
+    resume: (t: string) => (calls.push(`resume ${t}`), 1),
+  };
+  await using d = new Dashboard(source, { port: 0, onListen: () => {} });
+  const post = (path: string, body: unknown) =>
+    fetch(new URL(path, d.url), {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify(body),
+    });
+  const a = await post("api/suspend", { node: "127.0.0.1:9706" });
+  assert.equal(a.status, 200);
+  assert.deepEqual(await a.json(), { suspended: 2, target: "127.0.0.1:9706" });
+  const b = await post("api/resume", { server: "127.0.0.1:9706/0" });
+  assert.deepEqual(await b.json(), { resumed: 1, target: "127.0.0.1:9706/0" });
+  const c = await post("api/suspend", { node: "none" });
+  assert.equal(c.status, 404);
+  await c.body?.cancel();
+  assert.deepEqual(calls, ["suspend 127.0.0.1:9706", "resume 127.0.0.1:9706/0", "suspend none"]);
+});
