@@ -72,18 +72,20 @@ async function runScheduler(options: SchedulerOptions): Promise<void> {
     tls,
     nodes: options.node,
   });
-  console.log(`scheduler ${s.name} listening on ${hp(s.location)}`);
+  // The dashboard is up before the ready line, so whoever reads it can use both.
   let dashboard: { close(): Promise<void> } | null = null;
+  let dashboardLine = "";
   if (options.dashboard !== undefined) {
     const { Dashboard } = await import("../src/monitor/dashboard.ts");
-    const d = new Dashboard(s, {
+    dashboard = new Dashboard(s, {
       hostname: options.host,
       port: options.dashboard,
       onListen: ({ url, token }) =>
-        console.log(`dashboard on ${url}${token === undefined ? "" : ` (token ${token})`}`),
+        dashboardLine = `dashboard on ${url}${token === undefined ? "" : ` (token ${token})`}`,
     });
-    dashboard = d;
   }
+  console.log(`scheduler ${s.name} listening on ${hp(s.location)}`);
+  if (dashboardLine !== "") console.log(dashboardLine);
   const signal = await stop;
   logger.info("{signal}: stopping", { signal });
   await dashboard?.close();

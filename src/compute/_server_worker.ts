@@ -187,11 +187,32 @@ Deno.exit = ((code?: number) => {
   return realExit(code);
 }) as typeof Deno.exit;
 
+// A job given as a function (`comp.run(fn)`) travels as this export name and
+// the function's source; compiled with the eval captured before any job ran.
+const FN_JOB = "\0fn";
+const indirectEval = globalThis.eval;
+const compiled = new Map<string, unknown>();
+
+function compile(source: string): unknown {
+  let fn = compiled.get(source);
+  if (fn === undefined) {
+    fn = indirectEval(`(${source})`);
+    if (typeof fn !== "function") throw new TypeError("the job's source is not a function");
+    if (compiled.size >= 256) compiled.delete(compiled.keys().next().value!);
+    compiled.set(source, fn);
+  }
+  return fn;
+}
+
 async function start(
   init: { entry: string; setup: string | null; setupArgs: Uint8Array | null },
 ): Promise<void> {
   try {
     const m = await import(init.entry) as Record<string, unknown>;
+    if (init.setup === null && init.setupArgs !== null) {
+      // No serverSetup, but a value for jobs (a nodeSetup's result): it is task.setup.
+      setupValue = (codec.decode(init.setupArgs) as unknown[])[0];
+    }
     if (init.setup !== null) {
       const fn = m[init.setup];
       if (typeof fn !== "function") {
@@ -243,10 +264,16 @@ function handle(d: unknown[]): void {
 function run(jobId: number, name: string, argBytes: Uint8Array): void {
   let task: Task;
   try {
-    const fn = mod![name];
+    const decoded = codec.decode(argBytes);
+    if (!Array.isArray(decoded)) throw new TypeError("job arguments must be an array");
+    let args: unknown[] = decoded;
+    let fn: unknown;
+    if (name === FN_JOB) {
+      if (typeof args[0] !== "string") throw new TypeError("a function job without its source");
+      fn = compile(args[0]);
+      args = args.slice(1);
+    } else fn = mod![name];
     if (typeof fn !== "function") throw new TypeError(`export '${name}' is not a function`);
-    const args = codec.decode(argBytes);
-    if (!Array.isArray(args)) throw new TypeError("job arguments must be an array");
     // deno-lint-ignore no-explicit-any
     task = spawn(fn as any, ...args);
   } catch (e) {

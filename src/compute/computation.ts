@@ -50,8 +50,15 @@ export interface ComputationOptions {
   scheduler?: Scheduler;
   /** An export run once per server before any job; its result is `task.setup` in jobs. */
   serverSetup?: string;
-  /** Arguments for `serverSetup`. */
+  /** Arguments for `serverSetup` (and `nodeSetup`). */
   setupArgs?: unknown[];
+  /**
+   * An export run once per node, in a sandbox of its own, before its servers
+   * start; its result is the first argument of `serverSetup` on each server
+   * of that node (after the task), or, without a `serverSetup`, `task.setup`
+   * in jobs.
+   */
+  nodeSetup?: string;
   /** How often nodes report their availability, in ms (default 1,000). */
   pulseInterval?: number;
   /** A node silent (no pulse, no message) this long is abandoned, in ms (default 3,000). */
@@ -65,6 +72,21 @@ export interface ComputationOptions {
   /** With `resubmit`, how many times one job may be started in all (default 3). */
   maxAttempts?: number;
 }
+
+/**
+ * A self-contained job function for `run(fn)`: it travels by its source, so
+ * it may use only its parameters and globals (no variables from around it,
+ * no imports), as `AsyncThreadPool.run`'s functions.
+ *
+ * @example
+ * ```ts ignore
+ * const job = await comp.run(async (task, n: number) => { await task.sleep(n); return n; }, 10);
+ * ```
+ */
+// deno-lint-ignore no-explicit-any
+export type JobFunction = (task: Task, ...args: any[]) => unknown;
+
+const FN_JOB = "\0fn";
 
 /** What it takes to start a job again. */
 interface JobRecord {
@@ -213,18 +235,22 @@ export class Computation implements AsyncDisposable {
    * Runs export `exportName` of the module with `args` on the least loaded
    * server and resolves its `RemoteTask` (`finish()` it for the result).
    */
-  run(exportName: string, ...args: unknown[]): Promise<RemoteTask> {
-    return this.#start(null, false, exportName, args);
+  run(job: string | JobFunction, ...args: unknown[]): Promise<RemoteTask> {
+    return this.#start(null, false, job, args);
   }
 
   /** Runs a job on a server of the node at `location` (or on the server with that id). */
-  runAt(location: Location | string, exportName: string, ...args: unknown[]): Promise<RemoteTask> {
-    return this.#start(location, false, exportName, args);
+  runAt(
+    location: Location | string,
+    job: string | JobFunction,
+    ...args: unknown[]
+  ): Promise<RemoteTask> {
+    return this.#start(location, false, job, args);
   }
 
   /** Like `run`, for an I/O-bound job: it takes no CPU slot from CPU-bound jobs. */
-  runAsync(exportName: string, ...args: unknown[]): Promise<RemoteTask> {
-    return this.#start(null, true, exportName, args);
+  runAsync(job: string | JobFunction, ...args: unknown[]): Promise<RemoteTask> {
+    return this.#start(null, true, job, args);
   }
 
   /**
@@ -280,9 +306,15 @@ export class Computation implements AsyncDisposable {
   #start(
     where: Location | string | null,
     isAsync: boolean,
-    exportName: string,
+    job: string | JobFunction,
     args: unknown[],
   ): Promise<RemoteTask> {
+    let exportName: string;
+    if (typeof job === "function") {
+      // A self-contained function travels by its source, as AsyncThreadPool.run ships one.
+      exportName = FN_JOB;
+      args = [job.toString(), ...args];
+    } else exportName = job;
     let server: ServerState;
     try {
       server = this.#pick(where, isAsync);
@@ -361,7 +393,7 @@ export class Computation implements AsyncDisposable {
     isAsync: boolean,
   ): Promise<RemoteTask> {
     if (typeof exportName !== "string" || exportName === "") {
-      throw new TypeError("run: the job is an export name of the computation's module");
+      throw new TypeError("run: the job is an export name of the module, or a function");
     }
     const node = this.#nodes.get(server.node.id)!;
     server.busy++;
@@ -377,7 +409,11 @@ export class Computation implements AsyncDisposable {
     this.#status("TaskStarted", server.node.location, {
       server: server.index,
       task: job,
-      info: { name: exportName, args, attempt: attempts },
+      info: {
+        name: exportName === FN_JOB ? "function" : exportName,
+        args: exportName === FN_JOB ? args.slice(1) : args,
+        attempt: attempts,
+      },
     });
     return job;
   }
@@ -462,6 +498,7 @@ export class Computation implements AsyncDisposable {
       manifest: bundle.manifest,
       permissions: this.#options.permissions ?? "none",
       serverSetup: this.#options.serverSetup,
+      nodeSetup: this.#options.nodeSetup,
       setupArgs: this.#options.setupArgs,
       pulseInterval: this.#options.pulseInterval ?? 1000,
     }, this.#watcher) as string[];

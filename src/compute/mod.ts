@@ -19,7 +19,7 @@
  *
  * @module
  */
-export { Computation, type ComputationOptions } from "./computation.ts";
+export { Computation, type ComputationOptions, type JobFunction } from "./computation.ts";
 export { ComputeNode, type ComputeNodeOptions, type NodeInfo } from "./node.ts";
 export {
   allocate,

@@ -260,11 +260,35 @@ export class ComputeNode implements AsyncDisposable {
   ): Promise<string[]> {
     const id = this.#checkOpen(comp);
     if (this.#hosted.has(id)) throw new Error(`computation '${id}' is open already`);
-    const { manifest, permissions, serverSetup, setupArgs, pulseInterval } = openSpec(spec);
+    const { manifest, permissions, serverSetup, nodeSetup, pulseInterval } = openSpec(spec);
+    let { setupArgs } = openSpec(spec);
     const dir = await Deno.makeTempDir({ dir: this.#options.cacheDir, prefix: `comp-` });
     const code = await this.#cache.materialize(manifest, `${dir}/code`);
     const hosted: Hosted = { id, dir, servers: [], closing: false, pulse: undefined };
     this.#hosted.set(id, hosted);
+    if (nodeSetup !== undefined) {
+      // Once per node, in a sandbox of its own: its result goes to every server.
+      let value: unknown;
+      try {
+        const once = await ServerProcess.start({
+          codeDir: code.dir,
+          entry: code.entry,
+          permissions,
+          allowed: this.#options.allow,
+          memoryMB: this.#options.serverMemory,
+          protect: [this.#cache.dir],
+        });
+        try {
+          value = await once.run(0, nodeSetup, setupArgs ?? []);
+        } finally {
+          await once.close();
+        }
+      } catch (e) {
+        await this.#closeHosted(hosted);
+        throw e;
+      }
+      setupArgs = [value, ...(serverSetup === undefined ? [] : setupArgs ?? [])];
+    }
     const started = await Promise.allSettled(
       Array.from({ length: this.cpus }, (_, i) =>
         ServerProcess.start({
@@ -334,7 +358,7 @@ export class ComputeNode implements AsyncDisposable {
     if (typeof exportName !== "string" || !Array.isArray(args)) {
       throw new TypeError("run: expected an export name and an argument array");
     }
-    task.name = exportName;
+    task.name = exportName === "\0fn" ? "function" : exportName;
     const jobId = this.#nextJob++;
     this.#jobs.set(jobId, task);
     const result = server.run(jobId, exportName, args);
@@ -376,6 +400,7 @@ function openSpec(spec: unknown): {
   manifest: unknown;
   permissions: PermissionSet | "none";
   serverSetup?: string;
+  nodeSetup?: string;
   setupArgs?: unknown[];
   pulseInterval: number;
 } {
@@ -387,6 +412,9 @@ function openSpec(spec: unknown): {
     : o.permissions as PermissionSet;
   if (o.serverSetup !== undefined && typeof o.serverSetup !== "string") {
     throw new TypeError("open: 'serverSetup' must be an export name");
+  }
+  if (o.nodeSetup !== undefined && typeof o.nodeSetup !== "string") {
+    throw new TypeError("open: 'nodeSetup' must be an export name");
   }
   if (o.setupArgs !== undefined && !Array.isArray(o.setupArgs)) {
     throw new TypeError("open: 'setupArgs' must be an array");
@@ -400,6 +428,7 @@ function openSpec(spec: unknown): {
     manifest: o.manifest,
     permissions,
     serverSetup: o.serverSetup as string | undefined,
+    nodeSetup: o.nodeSetup as string | undefined,
     setupArgs: o.setupArgs as unknown[] | undefined,
   };
 }

@@ -114,3 +114,59 @@ Deno.test("compute: a suspended server takes no new job until resumed", async ()
   assert.equal(comp.resume(`${c.node.location.hostname}:${c.node.location.port}`), 2);
   assert.equal(await (await comp.runAt(second, "double", 21)).finish({ timeout: 30_000 }), 42);
 });
+
+Deno.test("compute: a self-contained function runs as a job (by its source)", async () => {
+  await using c = await cluster(1);
+  await using comp = new Computation({
+    module: JOBS,
+    scheduler: c.client,
+    nodes: [c.node.location],
+  });
+  await comp.schedule({ timeout: 30_000 });
+  const job = await comp.run(
+    async (task: Task, a: number, b: number) => {
+      await task.sleep(1);
+      return a * b;
+    },
+    6,
+    7,
+  );
+  assert.equal(await job.finish({ timeout: 30_000 }), 42);
+  // Not self-contained: it fails there, with the reason.
+  const outside = 5;
+  const bad = await comp.run(() => outside);
+  await assert.rejects(bad.finish({ timeout: 30_000 }), ReferenceError);
+});
+
+Deno.test("compute: nodeSetup runs once per node; its result reaches each server's setup", async () => {
+  await using c = await cluster(2);
+  await using comp = new Computation({
+    module: JOBS,
+    scheduler: c.client,
+    nodes: [c.node.location],
+    nodeSetup: "nodeSetup",
+    serverSetup: "serverSetup",
+    setupArgs: [7],
+  });
+  await comp.schedule({ timeout: 30_000 });
+  const [a, b] = comp.servers().map((s) => s.id);
+  const sa = await (await comp.runAt(a, "setupOf")).finish({ timeout: 30_000 }) as {
+    fromNode: { base: number; pid: number };
+    server: number;
+  };
+  const sb = await (await comp.runAt(b, "setupOf")).finish({ timeout: 30_000 }) as typeof sa;
+  assert.equal(sa.fromNode.base, 7);
+  assert.deepEqual(sa.fromNode, sb.fromNode); // one run for the node
+  assert.notEqual(sa.server, sb.server); // a setup per server
+  assert.notEqual(sa.fromNode.pid, sa.server); // in a sandbox of its own
+  await using plain = new Computation({
+    module: JOBS,
+    scheduler: c.client,
+    nodes: [c.node.location],
+    nodeSetup: "nodeSetup",
+    setupArgs: [3],
+  });
+  await plain.schedule({ timeout: 30_000 });
+  const got = await (await plain.run("setupOf")).finish({ timeout: 30_000 }) as { base: number };
+  assert.equal(got.base, 3); // no serverSetup: jobs see the node's result
+});
