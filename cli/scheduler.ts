@@ -11,7 +11,7 @@
 import { Command } from "commander";
 import { getLogger } from "@logtape/logtape";
 import type { Location } from "../src/core/_internal.ts";
-import { ClusterScheduler } from "../src/compute/cluster_scheduler.ts";
+import { ComputeScheduler } from "../src/compute/compute_scheduler.ts";
 import { DEFAULT_PORT } from "../src/net/scheduler.ts";
 import {
   type CommonOptions,
@@ -64,7 +64,7 @@ async function runScheduler(options: SchedulerOptions): Promise<void> {
   const secret = await readSecret(options);
   const tls = await readTls(options);
   const stop = untilSignal();
-  const s = await ClusterScheduler.start({
+  const s = await ComputeScheduler.start({
     hostname: options.host,
     port: options.port,
     name: options.name,

@@ -10,7 +10,7 @@ import {
   askScheduler,
   type ClusterSnapshot,
   SCHEDULER_SERVICES,
-} from "../src/compute/cluster_scheduler.ts";
+} from "../src/compute/compute_scheduler.ts";
 import { DEFAULT_PORT, Scheduler } from "../src/net/scheduler.ts";
 import {
   type CommonOptions,

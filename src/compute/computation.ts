@@ -18,7 +18,7 @@ import type { PermissionSet } from "./_permissions.ts";
 import { NODE_SERVICES, type NodeInfo } from "./node.ts";
 import { pickServer, type ServerLoad } from "./placement.ts";
 import { NodeAvailability, StatusMessage, type StatusType } from "./status_message.ts";
-import { askScheduler, SCHEDULER_SERVICES } from "./cluster_scheduler.ts";
+import { askScheduler, SCHEDULER_SERVICES } from "./compute_scheduler.ts";
 import "./_wire.ts";
 
 const logger = getLogger(["denocos", "compute"]);

@@ -46,9 +46,9 @@ export {
   type PermissionSet,
 } from "./_permissions.ts";
 export {
-  ClusterScheduler,
-  type ClusterSchedulerOptions,
   type ClusterSnapshot,
+  ComputeScheduler,
+  type ComputeSchedulerOptions,
   type NodeSnapshot,
   SCHEDULER_SERVICES,
-} from "./cluster_scheduler.ts";
+} from "./compute_scheduler.ts";

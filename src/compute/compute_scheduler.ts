@@ -1,5 +1,5 @@
 /**
- * `ClusterScheduler`: what `denocos scheduler` runs. A peer that links to
+ * `ComputeScheduler`: what `denocos scheduler` runs. A peer that links to
  * compute nodes (those it is told about, and every node that connects to
  * it), polls each one's `denocos.compute.info` once a second, and answers
  * two services: `denocos.scheduler.status` (a `ClusterSnapshot` of the
@@ -69,7 +69,7 @@ export interface NodeSnapshot {
  *
  * @example
  * ```ts ignore
- * const snapshot = await ClusterScheduler.status({ hostname: "127.0.0.1", port: 9705 });
+ * const snapshot = await ComputeScheduler.status({ hostname: "127.0.0.1", port: 9705 });
  * console.log(snapshot.nodes.length);
  * ```
  */
@@ -85,17 +85,17 @@ export interface ClusterSnapshot {
 }
 
 /**
- * Options for `ClusterScheduler.start`.
+ * Options for `ComputeScheduler.start`.
  *
  * @example
  * ```ts
- * import type { ClusterSchedulerOptions } from "@denocos/denocos/compute";
+ * import type { ComputeSchedulerOptions } from "@denocos/denocos/compute";
  *
- * const options: ClusterSchedulerOptions = { port: 0, nodes: [{ hostname: "127.0.0.1", port: 9706 }] };
+ * const options: ComputeSchedulerOptions = { port: 0, nodes: [{ hostname: "127.0.0.1", port: 9706 }] };
  * console.log(options.nodes?.length);
  * ```
  */
-export interface ClusterSchedulerOptions extends PeerListenOptions {
+export interface ComputeSchedulerOptions extends PeerListenOptions {
   /** Nodes to link to (retried at every poll while unreachable). */
   nodes?: Location[];
   /** How often nodes are polled, in ms (default 1,000). */
@@ -118,14 +118,14 @@ const key = (l: Location) => `${l.hostname}:${l.port}`;
  *
  * @example
  * ```ts ignore
- * import { ClusterScheduler } from "@denocos/denocos/compute";
+ * import { ComputeScheduler } from "@denocos/denocos/compute";
  *
- * const s = await ClusterScheduler.start({ hostname: "127.0.0.1", port: 9705, secret: "s3cret" });
+ * const s = await ComputeScheduler.start({ hostname: "127.0.0.1", port: 9705, secret: "s3cret" });
  * console.log(s.snapshot().nodes.length);
  * await s.close();
  * ```
  */
-export class ClusterScheduler implements AsyncDisposable {
+export class ComputeScheduler implements AsyncDisposable {
   /** The scheduler's peer. */
   readonly scheduler: Scheduler;
   /** Where it listens. */
@@ -138,23 +138,23 @@ export class ClusterScheduler implements AsyncDisposable {
   readonly #listeners = new Set<(message: unknown) => void>();
   #closed = false;
 
-  private constructor(scheduler: Scheduler, location: Location, options: ClusterSchedulerOptions) {
+  private constructor(scheduler: Scheduler, location: Location, options: ComputeSchedulerOptions) {
     this.scheduler = scheduler;
     this.location = location;
     this.name = options.name ?? key(location);
     this.#seeds = options.nodes ?? [];
     const every = options.pollInterval ?? 1000;
     if (!(every >= 50) || !Number.isFinite(every)) {
-      throw new RangeError("ClusterScheduler: 'pollInterval' must be at least 50 ms");
+      throw new RangeError("ComputeScheduler: 'pollInterval' must be at least 50 ms");
     }
     this.#timer = setInterval(() => this.#poll(), every);
   }
 
   /** Listens, registers the services and links to `nodes`. */
-  static async start(options: ClusterSchedulerOptions = {}): Promise<ClusterScheduler> {
+  static async start(options: ComputeSchedulerOptions = {}): Promise<ComputeScheduler> {
     const scheduler = new Scheduler();
     const location = await scheduler.listen(options);
-    const cs = new ClusterScheduler(scheduler, location, options);
+    const cs = new ComputeScheduler(scheduler, location, options);
     scheduler.registerService(SCHEDULER_SERVICES.status, () => cs.snapshot());
     scheduler.registerService(SCHEDULER_SERVICES.nodes, () => cs.nodes());
     const watcher = scheduler.spawn(async function clusterWatcher(task: Task) {
@@ -195,7 +195,7 @@ export class ClusterScheduler implements AsyncDisposable {
     await this.scheduler.finish();
   }
 
-  /** `await using s = await ClusterScheduler.start()` closes it on scope exit. */
+  /** `await using s = await ComputeScheduler.start()` closes it on scope exit. */
   [Symbol.asyncDispose](): Promise<void> {
     return this.close();
   }
