@@ -51,6 +51,9 @@ export class CliProcess implements AsyncDisposable {
   port = 0;
   /** Its first line. */
   line = "";
+  /** What it printed after its first line, as it comes. */
+  rest = "";
+  #wake: () => void = () => {};
   readonly #stderr: Promise<string>;
   #drain: Promise<void> = Promise.resolve();
 
@@ -82,10 +85,32 @@ export class CliProcess implements AsyncDisposable {
       p.port = Number(m[1]);
       break;
     }
+    p.rest = seen.slice(seen.indexOf("\n") + 1);
     p.#drain = (async () => {
-      while (!(await reader.read()).done) { /* drain */ }
+      for (;;) {
+        const { value, done } = await reader.read();
+        if (done) break;
+        p.rest += value;
+        p.#wake();
+      }
+      p.#wake();
     })().catch(() => {});
     return p;
+  }
+
+  /** Waits for a later output line matching `re` (fails if the process ends first). */
+  async waitFor(re: RegExp): Promise<RegExpMatchArray> {
+    for (;;) {
+      const m = this.rest.match(re);
+      if (m !== null) return m;
+      const ended = await Promise.race([
+        new Promise<false>((r) => this.#wake = () => r(false)),
+        this.child.status.then(() => true),
+      ]);
+      if (ended && this.rest.match(re) === null) {
+        throw new Error(`ended without printing ${re}: ${this.rest}`);
+      }
+    }
   }
 
   /** `127.0.0.1:port`. */

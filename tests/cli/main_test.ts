@@ -46,9 +46,9 @@ Deno.test("cli: bad usage exits 2 with a one-line reason", async () => {
 });
 
 Deno.test("cli: a scheduler or node that cannot be reached is a failure (exit 1), one line", async () => {
-  const server = Deno.listen({ hostname: "127.0.0.1", port: 0 });
-  const port = server.addr.port;
-  server.close(); // a port nobody listens on
+  // Port 1: nothing listens there, and unlike a just-freed ephemeral port it
+  // cannot become the client's own listening port (which it dials from port 0).
+  const port = 1;
   for (
     const args of [
       ["status", "--scheduler", `127.0.0.1:${port}`],

@@ -134,9 +134,6 @@ Deno.test("cli scheduler: nodes join it, status shows them, run goes through it"
 });
 
 Deno.test("cli scheduler --dashboard: the cluster's nodes show on its dashboard", async () => {
-  const probe = Deno.listen({ hostname: "127.0.0.1", port: 0 });
-  const port = (probe.addr as Deno.NetAddr).port;
-  probe.close();
   await using node = await CliProcess.start(["node", "--port", "0", "--cpus", "1", "--name", "n1"]);
   await using scheduler = await CliProcess.start([
     "scheduler",
@@ -145,8 +142,9 @@ Deno.test("cli scheduler --dashboard: the cluster's nodes show on its dashboard"
     "--node",
     node.address,
     "--dashboard",
-    String(port),
+    "0",
   ]);
+  const [, port] = await scheduler.waitFor(/^dashboard on http:\/\/127\.0\.0\.1:(\d+)\//m);
   // The event stream: a snapshot first, then batches; wait for the node there.
   const res = await fetch(`http://127.0.0.1:${port}/api/events`);
   assert.equal(res.status, 200);
@@ -163,5 +161,4 @@ Deno.test("cli scheduler --dashboard: the cluster's nodes show on its dashboard"
   }
   const page = await fetch(`http://127.0.0.1:${port}/`);
   assert.match(await page.text(), /<html/i);
-  void scheduler;
 });
