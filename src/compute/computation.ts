@@ -232,8 +232,10 @@ export class Computation implements AsyncDisposable {
   }
 
   /**
-   * Runs export `exportName` of the module with `args` on the least loaded
-   * server and resolves its `RemoteTask` (`finish()` it for the result).
+   * Runs `job` (an export name of the module, or a self-contained function,
+   * shipped by its source) with `args` on the least loaded server that is
+   * not suspended, and resolves its `RemoteTask` (`finish()` it for the
+   * result). Rejects when no server fits.
    */
   run(job: string | JobFunction, ...args: unknown[]): Promise<RemoteTask> {
     return this.#start(null, false, job, args);

@@ -260,8 +260,10 @@ export class ComputeNode implements AsyncDisposable {
   ): Promise<string[]> {
     const id = this.#checkOpen(comp);
     if (this.#hosted.has(id)) throw new Error(`computation '${id}' is open already`);
-    const { manifest, permissions, serverSetup, nodeSetup, pulseInterval } = openSpec(spec);
-    let { setupArgs } = openSpec(spec);
+    const { manifest, permissions, serverSetup, nodeSetup, pulseInterval, ...rest } = openSpec(
+      spec,
+    );
+    let setupArgs = rest.setupArgs;
     const dir = await Deno.makeTempDir({ dir: this.#options.cacheDir, prefix: `comp-` });
     const code = await this.#cache.materialize(manifest, `${dir}/code`);
     const hosted: Hosted = { id, dir, servers: [], closing: false, pulse: undefined };

@@ -5,7 +5,12 @@
  */
 import assert from "node:assert/strict";
 import { MonitorStatus, Scheduler, type Task, TaskTerminated } from "../../mod.ts";
-import { Computation, ComputeNode, StatusMessage } from "../../src/compute/mod.ts";
+import {
+  Computation,
+  type ComputationOptions,
+  ComputeNode,
+  StatusMessage,
+} from "../../src/compute/mod.ts";
 import type { RemoteTask } from "../../src/net/mod.ts";
 
 const JOBS = new URL("./fixtures/comp_jobs.ts", import.meta.url);
@@ -14,10 +19,24 @@ async function cluster(cpus = 2) {
   const node = await ComputeNode.start({ hostname: "127.0.0.1", port: 0, cpus, secret: "s3cret" });
   const client = new Scheduler();
   await client.listen({ hostname: "127.0.0.1", port: 0, secret: "s3cret" });
+  const comps: Computation[] = [];
   return {
     node,
     client,
+    /** A scheduled computation of `JOBS` on the node, closed with the cluster. */
+    async computation(options?: Partial<ComputationOptions>): Promise<Computation> {
+      const comp = new Computation({
+        module: JOBS,
+        scheduler: client,
+        nodes: [node.location],
+        ...options,
+      });
+      comps.push(comp);
+      await comp.schedule({ timeout: 30_000 });
+      return comp;
+    },
     async [Symbol.asyncDispose]() {
+      for (const comp of comps) await comp.close();
       await client.finish();
       await node.close();
     },
@@ -31,13 +50,9 @@ Deno.test("compute: jobs return, throw and are terminated; status messages tell"
     task.setDaemon();
     for (;;) seen.push(await task.receive());
   });
-  await using comp = new Computation({
-    module: JOBS,
-    scheduler: c.client,
+  const comp = await c.computation({
     status,
-    nodes: [c.node.location],
   });
-  await comp.schedule({ timeout: 30_000 });
   assert.equal(comp.servers().length, 2);
   const jobs = await Promise.all([1, 2, 3, 4].map((n) => comp.run("double", n)));
   assert.deepEqual(await Promise.all(jobs.map((j) => j.finish({ timeout: 30_000 }))), [2, 4, 6, 8]);
@@ -60,12 +75,7 @@ Deno.test("compute: jobs return, throw and are terminated; status messages tell"
 
 Deno.test("compute: a job and its client exchange messages", async () => {
   await using c = await cluster(1);
-  await using comp = new Computation({
-    module: JOBS,
-    scheduler: c.client,
-    nodes: [c.node.location],
-  });
-  await comp.schedule({ timeout: 30_000 });
+  const comp = await c.computation();
   const talker = c.client.spawn(async (task: Task) => {
     const job = await comp.run("chat", task);
     const { hello } = await task.receive({ timeout: 30_000 }) as { hello: RemoteTask };
@@ -83,12 +93,7 @@ Deno.test("compute: a job and its client exchange messages", async () => {
 
 Deno.test("compute: a job without read permission is denied; the node serves the next job", async () => {
   await using c = await cluster(1);
-  await using comp = new Computation({
-    module: JOBS,
-    scheduler: c.client,
-    nodes: [c.node.location],
-  });
-  await comp.schedule({ timeout: 30_000 });
+  const comp = await c.computation();
   const job = await comp.run("readFile", "/etc/hostname");
   await assert.rejects(job.finish({ timeout: 30_000 }), Deno.errors.NotCapable);
   assert.equal(await (await comp.run("double", 21)).finish({ timeout: 30_000 }), 42);
@@ -96,12 +101,7 @@ Deno.test("compute: a job without read permission is denied; the node serves the
 
 Deno.test("compute: a suspended server takes no new job until resumed", async () => {
   await using c = await cluster(2);
-  await using comp = new Computation({
-    module: JOBS,
-    scheduler: c.client,
-    nodes: [c.node.location],
-  });
-  await comp.schedule({ timeout: 30_000 });
+  const comp = await c.computation();
   const [first, second] = comp.servers().map((s) => s.id);
   assert.equal(comp.suspend(first), 1);
   for (let i = 0; i < 4; i++) {
@@ -117,12 +117,7 @@ Deno.test("compute: a suspended server takes no new job until resumed", async ()
 
 Deno.test("compute: a self-contained function runs as a job (by its source)", async () => {
   await using c = await cluster(1);
-  await using comp = new Computation({
-    module: JOBS,
-    scheduler: c.client,
-    nodes: [c.node.location],
-  });
-  await comp.schedule({ timeout: 30_000 });
+  const comp = await c.computation();
   const job = await comp.run(
     async (task: Task, a: number, b: number) => {
       await task.sleep(1);
@@ -140,15 +135,11 @@ Deno.test("compute: a self-contained function runs as a job (by its source)", as
 
 Deno.test("compute: nodeSetup runs once per node; its result reaches each server's setup", async () => {
   await using c = await cluster(2);
-  await using comp = new Computation({
-    module: JOBS,
-    scheduler: c.client,
-    nodes: [c.node.location],
+  const comp = await c.computation({
     nodeSetup: "nodeSetup",
     serverSetup: "serverSetup",
     setupArgs: [7],
   });
-  await comp.schedule({ timeout: 30_000 });
   const [a, b] = comp.servers().map((s) => s.id);
   const sa = await (await comp.runAt(a, "setupOf")).finish({ timeout: 30_000 }) as {
     fromNode: { base: number; pid: number };
@@ -159,14 +150,10 @@ Deno.test("compute: nodeSetup runs once per node; its result reaches each server
   assert.deepEqual(sa.fromNode, sb.fromNode); // one run for the node
   assert.notEqual(sa.server, sb.server); // a setup per server
   assert.notEqual(sa.fromNode.pid, sa.server); // in a sandbox of its own
-  await using plain = new Computation({
-    module: JOBS,
-    scheduler: c.client,
-    nodes: [c.node.location],
+  const plain = await c.computation({
     nodeSetup: "nodeSetup",
     setupArgs: [3],
   });
-  await plain.schedule({ timeout: 30_000 });
   const got = await (await plain.run("setupOf")).finish({ timeout: 30_000 }) as { base: number };
   assert.equal(got.base, 3); // no serverSetup: jobs see the node's result
 });

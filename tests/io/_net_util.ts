@@ -200,3 +200,25 @@ export async function measureWork(fn: () => Promise<void>): Promise<Work> {
   }
   return work;
 }
+
+/**
+ * Why a private network namespace (`unshare -rn`, then `setup` in it, by
+ * default loopback up with multicast on) cannot be had here, or `undefined`
+ * when it can: multicast tests run only inside one, so their traffic cannot
+ * leave the machine.
+ */
+export async function namespaceUnavailable(
+  setup = "ip link set lo up && ip link set lo multicast on",
+): Promise<string | undefined> {
+  try {
+    const out = await new Deno.Command("unshare", {
+      args: ["-rn", "sh", "-c", setup],
+      stdout: "null",
+      stderr: "piped",
+    }).output();
+    if (out.code !== 0) return `unshare -rn failed: ${dec.decode(out.stderr).trim()}`;
+    return undefined;
+  } catch (e) {
+    return `cannot run unshare/ip: ${e}`;
+  }
+}

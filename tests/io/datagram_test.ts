@@ -5,7 +5,7 @@
  */
 import assert from "node:assert/strict";
 import { AsyncDatagram, ConnectionClosed, TimeoutError } from "../../mod.ts";
-import { dec, LIMIT, output, pattern } from "./_net_util.ts";
+import { dec, LIMIT, namespaceUnavailable, output, pattern } from "./_net_util.ts";
 import { terminateWhileWaiting, withScheduler } from "../core/_util.ts";
 
 Deno.test("UDP: sendTo / recvFrom between two sockets, sizes up to 60,000 bytes", async () => {
@@ -94,21 +94,6 @@ Deno.test("UDP: joining and leaving a multicast group on the loopback interface"
     assert.equal(await m.leaveMulticastV4("239.255.97.5", "127.0.0.1"), false);
   });
 });
-
-/** Why a private network namespace cannot be had here, or `undefined` when it can. */
-async function namespaceUnavailable(): Promise<string | undefined> {
-  try {
-    const out = await new Deno.Command("unshare", {
-      args: ["-rn", "sh", "-c", "ip link set lo up && ip link set lo multicast on"],
-      stdout: "null",
-      stderr: "piped",
-    }).output();
-    if (out.code !== 0) return `unshare -rn failed: ${dec.decode(out.stderr).trim()}`;
-    return undefined;
-  } catch (e) {
-    return `cannot run unshare/ip: ${e}`;
-  }
-}
 
 const noNamespace = await namespaceUnavailable();
 if (noNamespace !== undefined) {

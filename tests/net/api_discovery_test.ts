@@ -5,26 +5,12 @@
  * be had). The fixture runs as a child process that must end by itself.
  */
 import assert from "node:assert/strict";
-import { dec, output } from "../io/_net_util.ts";
+import { dec, namespaceUnavailable, output } from "../io/_net_util.ts";
 
 const setup = "ip link set lo up && ip link set lo multicast on && " +
   "ip route add 224.0.0.0/4 dev lo src 127.0.0.1";
 
-async function namespaceUnavailable(): Promise<string | undefined> {
-  try {
-    const out = await new Deno.Command("unshare", {
-      args: ["-rn", "sh", "-c", setup],
-      stdout: "null",
-      stderr: "piped",
-    }).output();
-    if (out.code !== 0) return `unshare -rn failed: ${dec.decode(out.stderr).trim()}`;
-    return undefined;
-  } catch (e) {
-    return `cannot run unshare/ip: ${e}`;
-  }
-}
-
-const noNamespace = await namespaceUnavailable();
+const noNamespace = await namespaceUnavailable(setup);
 if (noNamespace !== undefined) console.log(`skipping the API discovery test: ${noNamespace}`);
 
 Deno.test({

@@ -128,6 +128,26 @@ Deno.test("hostile: a subscription whose peer leaves at once is dropped with it"
   assert.equal(ch.send("anyone?"), 0);
 });
 
+/**
+ * Peer `a` whose writes can be made to hang (`gate`), with a small send
+ * queue, and a hostile peer `evil` linked to it.
+ */
+async function stalledPeer(c: Cluster) {
+  const gate = stalling(c.net.transport("a"));
+  const a = new Scheduler();
+  c.peers.push(a);
+  await a.listen({
+    port: 9705,
+    secret: "s3cret",
+    discover: false,
+    transport: gate.transport,
+    peerTimeout: 10_000,
+    maxQueuedBytes: 64 * 1024,
+  });
+  const evil = await hostile(c.net.transport("evil"), a.location!, { peerTimeout: 10_000 });
+  return { gate, a, evil };
+}
+
 /** A transport whose connections' writes hang while `stalled` (a peer that stopped reading). */
 function stalling(inner: Transport) {
   const gate = { stalled: false, release: [] as (() => void)[] };
@@ -169,18 +189,7 @@ function stalling(inner: Transport) {
 
 Deno.test("hostile: a peer that stops reading while it monitors a task cannot crash the process", async () => {
   await using c = new Cluster();
-  const gate = stalling(c.net.transport("a"));
-  const a = new Scheduler();
-  c.peers.push(a);
-  await a.listen({
-    port: 9705,
-    secret: "s3cret",
-    discover: false,
-    transport: gate.transport,
-    peerTimeout: 10_000,
-    maxQueuedBytes: 64 * 1024,
-  });
-  const evil = await hostile(c.net.transport("evil"), a.location!, { peerTimeout: 10_000 });
+  const { gate, a, evil } = await stalledPeer(c);
   await using _e = evil;
   const victim = a.spawn(async (task) => {
     task.register("victim");
@@ -339,18 +348,7 @@ Deno.test("hostile: answers of the wrong type never reach callers as if they wer
 
 Deno.test("locate while a peer's send queue is full settles (no synchronous throw, no stuck search)", async () => {
   await using c = new Cluster();
-  const gate = stalling(c.net.transport("a"));
-  const a = new Scheduler();
-  c.peers.push(a);
-  await a.listen({
-    port: 9705,
-    secret: "s3cret",
-    discover: false,
-    transport: gate.transport,
-    peerTimeout: 10_000,
-    maxQueuedBytes: 64 * 1024,
-  });
-  const evil = await hostile(c.net.transport("evil"), a.location!, { peerTimeout: 10_000 });
+  const { gate, a, evil } = await stalledPeer(c);
   await using _e = evil;
   const victim = a.spawn(async (task) => {
     task.register("victim");

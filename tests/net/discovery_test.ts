@@ -15,7 +15,7 @@ import {
   MAX_BEACON_SIZE,
   PeerFilter,
 } from "../../src/net/_discovery.ts";
-import { dec, enc, output } from "../io/_net_util.ts";
+import { dec, enc, namespaceUnavailable, output } from "../io/_net_util.ts";
 
 const peerA = {
   id: "0f6e2c1a-peer-a",
@@ -236,21 +236,6 @@ Deno.test("discovery: without --unstable-net the handle is inert and says why", 
   ]);
   assert.match(stderr, /^log: warning multicast discovery is off: .*--unstable-net/m);
 });
-
-/** Why a private network namespace cannot be had here, or `undefined` when it can. */
-async function namespaceUnavailable(): Promise<string | undefined> {
-  try {
-    const out = await new Deno.Command("unshare", {
-      args: ["-rn", "sh", "-c", "ip link set lo up && ip link set lo multicast on"],
-      stdout: "null",
-      stderr: "piped",
-    }).output();
-    if (out.code !== 0) return `unshare -rn failed: ${dec.decode(out.stderr).trim()}`;
-    return undefined;
-  } catch (e) {
-    return `cannot run unshare/ip: ${e}`;
-  }
-}
 
 const noNamespace = await namespaceUnavailable();
 if (noNamespace !== undefined) {
