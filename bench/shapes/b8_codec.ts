@@ -9,10 +9,11 @@
  *   application without extension types would send);
  * - "64 KiB binary": `[1, 12, 3456, new Uint8Array(65536)]`.
  *
- * msgpackr alone runs with the options the codec gives it (records off,
- * `moreTypes`, `copyBuffers`, its buffer reused from one frame to the next),
- * so the ratio is the codec's own cost: the walk that checks a value before
- * packing, and the pre-scan that checks the bytes before unpacking.
+ * msgpackr alone runs with the options the codec would need from it
+ * (records off, `moreTypes`, `copyBuffers`, its buffer reused from one frame
+ * to the next). The codec's encoder and decoder are its own (one pass each
+ * that checks while it writes or builds), so the ratio is what checking
+ * costs, or saves, against msgpackr's unchecked passes.
  *
  * Each (frame, direction) is timed in alternating slices, codec then
  * msgpackr, 7 slices each after a warm-up; the row is the median slice.

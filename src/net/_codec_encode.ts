@@ -1,7 +1,8 @@
 /**
  * The codec's encoder: one walk over a value that checks it against what the
  * codec carries and the limits, and writes its MessagePack bytes as it goes,
- * in the forms msgpackr's decoder reads (and the pre-scan accepts).
+ * in the forms msgpackr reads and the codec's decoder (./_codec_decode.ts)
+ * accepts.
  *
  * Why not msgpackr's packer: a value has to be walked anyway, to find task
  * and channel references (the context decides, not the class), Maps (which

@@ -9,9 +9,9 @@
  * extension type whose payload is `[tag, value]`, so users get a 16-bit tag
  * space that cannot collide with msgpackr's or denocos's types.
  *
- * Registrations are process-wide; msgpackr keeps its extension readers in
- * module-wide tables, so another msgpackr user in the same process reads
- * these types too.
+ * Registrations are process-wide (every codec in the process reads them);
+ * they touch no msgpackr state, so another msgpackr user in the same process
+ * is not affected.
  *
  * @module
  */

@@ -1,9 +1,10 @@
 /**
  * `Codec`: the MessagePack encoding of every message between peers. The
  * bytes are written by the codec's own encoder (one walk that checks a value
- * and writes it) and read by msgpackr's pure-JavaScript build, loaded
- * through its `msgpackr/unpack` entry so that it needs no permission and
- * never loads the native `msgpackr-extract` addon.
+ * and writes it) and read by its own decoder (one pass that checks the bytes
+ * and builds the value), in the forms msgpackr reads and writes: its
+ * undefined, Set, typed-array, bigint and timestamp extensions, plus
+ * denocos's own. Neither needs a permission.
  *
  * What travels, and what comes back:
  *
@@ -34,36 +35,26 @@
  * once; symbol keys and non-enumerable properties are not sent (as with
  * `structuredClone`); `-0` stays `-0`.
  *
- * Decoding treats the bytes as hostile: a pre-scan checks the whole message
- * against the limits and the accepted types before msgpackr builds a value,
- * and any failure is a `ProtocolError`.
+ * Decoding treats the bytes as hostile: every length is checked against the
+ * limits and the bytes left before anything is allocated, nesting is bounded
+ * by `maxDepth`, only the types above are accepted, and any failure is a
+ * `ProtocolError`.
  *
  * @module
  */
-import { addExtension, Unpackr } from "msgpackr/unpack";
 import type { Location } from "../core/location.ts";
 import { MonitorStatus, type MonitorStatusType } from "../core/monitor_status.ts";
 import type { Task } from "../core/task.ts";
 import { ProtocolError, RemoteError } from "./errors.ts";
+import { decodeValue, extensionReaders } from "./_codec_decode.ts";
 import { encodeValue } from "./_codec_encode.ts";
-import {
-  type CodecLimits,
-  type ResolvedLimits,
-  resolveLimits,
-  scanMessage,
-  type ScanStack,
-  scanStack,
-} from "./_codec_limits.ts";
+import { type CodecLimits, type ResolvedLimits, resolveLimits } from "./_codec_limits.ts";
 import {
   byUserTag,
-  EXT_CHANNEL,
   EXT_ERROR,
   EXT_MAP,
   EXT_MONITOR_STATUS,
-  EXT_TASK,
   EXT_USER,
-  isChannelRecord,
-  isTaskRecord,
   KNOWN_ERRORS,
   register,
   USER_TAG_MAX,
@@ -240,80 +231,10 @@ export function registerMessageClass<T extends object, P = unknown>(
   }, () => {});
 }
 
-// --- msgpackr ---------------------------------------------------------------
-
-// msgpackr decodes (the encoder is ./_codec_encode.ts). One unpacker for
-// the process: msgpackr's state is module-wide anyway. Options, each on
-// purpose:
-// - useRecords: false: records let the sender define structures that the
-//   receiver keeps and compiles (`new Function`). No `structures` or
-//   `getStructures` either: no state outlives one message and no structure
-//   comes from the wire (the pre-scan refuses record definitions, 0x72).
-// - moreTypes: true: the extension types of typed arrays, Sets and big
-//   bigints are read.
-// - structuredClone off (default): no identity pointers (0x69/0x70, refused
-//   by the pre-scan as well, as are string bundles, 0x62).
-// - mapsAsObjects: true: a MessagePack map is a plain object (keys made
-//   strings); JS Maps have their own extension so their keys keep their type.
-// - copyBuffers: true: decoded binaries never alias the frame buffer, which
-//   the link reuses once the message handler returns.
-// - int64AsType: "bigint" (default): int64 on the wire only ever comes from
-//   a bigint (numbers are written as int32 or float64), so it decodes as one.
-const unpackr = new Unpackr({
-  useRecords: false,
-  moreTypes: true,
-  mapsAsObjects: true,
-  copyBuffers: true,
-});
-/** The context of the decode in progress, for the extension readers. */
-let decoding: CodecContext | undefined;
-
-function context(): CodecContext {
-  if (decoding === undefined) {
-    throw new TypeError("codec: denocos references decode only through a Codec");
-  }
-  return decoding;
-}
-
-// One record of each kind, refilled for every reference decoded: a reference
-// costs no allocation here (decoding refs is on the hot path of every send
-// that carries a reply-to task). The context copies what it keeps.
-const taskScratch: TaskRefRecord = {
-  peer: "",
-  incarnation: 0,
-  id: 0,
-  name: "",
-  location: { hostname: "", port: 0 },
-};
-const channelScratch: ChannelRefRecord = {
-  peer: "",
-  name: "",
-  location: { hostname: "", port: 0 },
-};
-
-function checkTaskRecord(p: unknown[]): TaskRefRecord {
-  if (!isTaskRecord(p)) throw new ProtocolError("codec: malformed task reference");
-  const r = taskScratch;
-  r.peer = p[0] as string;
-  r.incarnation = p[1] as number;
-  r.id = p[2] as number;
-  r.name = p[3] as string;
-  const loc = r.location as { hostname: string; port: number };
-  loc.hostname = p[4] as string;
-  loc.port = p[5] as number;
-  return r;
-}
-
-function checkChannelRecord(p: unknown[]): ChannelRefRecord {
-  if (!isChannelRecord(p)) throw new ProtocolError("codec: malformed channel reference");
-  const r = channelScratch;
-  r.peer = p[0] as string;
-  r.name = p[1] as string;
-  const loc = r.location as { hostname: string; port: number };
-  loc.hostname = p[2] as string;
-  loc.port = p[3] as number;
-  return r;
-}
+// --- extension readers ------------------------------------------------------
+//
+// The decoder (./_codec_decode.ts) reads references itself; the other
+// wrapping types get their payload, which it has checked is an array.
 
 const MONITOR_TYPES: ReadonlySet<unknown> = new Set<MonitorStatusType>([
   "finished",
@@ -364,46 +285,33 @@ function decodeError(p: unknown[]): Error {
   return error;
 }
 
-// Readers: each gets the payload value msgpackr read after the tag; the
-// pre-scan has made sure it is an array.
-addExtension({ type: EXT_TASK, read: (p: unknown[]) => context().decodeTask(checkTaskRecord(p)) });
-addExtension({
-  type: EXT_CHANNEL,
-  read: (p: unknown[]) => context().decodeChannel(checkChannelRecord(p)),
-});
-addExtension({
-  type: EXT_MAP,
-  read: (p: unknown[]) => {
-    if (p.length % 2 !== 0) throw new ProtocolError("codec: malformed Map");
-    const map = new Map();
-    for (let i = 0; i < p.length; i += 2) map.set(p[i], p[i + 1]);
-    return map;
-  },
-});
-addExtension({ type: EXT_ERROR, read: decodeError });
-addExtension({
-  type: EXT_MONITOR_STATUS,
-  read: (p: unknown[]) => {
-    if (p.length !== 3 || !MONITOR_TYPES.has(p[1]) || typeof p[0] !== "object" || p[0] === null) {
-      throw new ProtocolError("codec: malformed MonitorStatus");
-    }
-    return new MonitorStatus(p[0] as Task, p[1] as MonitorStatusType, p[2]);
-  },
-});
-addExtension({
-  type: EXT_USER,
-  read: (p: unknown[]) => {
-    const reg = p.length === 2 && typeof p[0] === "number" ? byUserTag.get(p[0]) : undefined;
-    if (reg === undefined) {
-      throw new ProtocolError(
-        p.length === 2
-          ? `codec: no message class registered for tag ${p[0]}`
-          : "codec: malformed user value",
-      );
-    }
-    return reg.decode(p[1]);
-  },
-});
+extensionReaders[EXT_MAP] = (payload) => {
+  const p = payload as unknown[];
+  if (p.length % 2 !== 0) throw new ProtocolError("codec: malformed Map");
+  const map = new Map();
+  for (let i = 0; i < p.length; i += 2) map.set(p[i], p[i + 1]);
+  return map;
+};
+extensionReaders[EXT_ERROR] = (p) => decodeError(p as unknown[]);
+extensionReaders[EXT_MONITOR_STATUS] = (payload) => {
+  const p = payload as unknown[];
+  if (p.length !== 3 || !MONITOR_TYPES.has(p[1]) || typeof p[0] !== "object" || p[0] === null) {
+    throw new ProtocolError("codec: malformed MonitorStatus");
+  }
+  return new MonitorStatus(p[0] as Task, p[1] as MonitorStatusType, p[2]);
+};
+extensionReaders[EXT_USER] = (payload) => {
+  const p = payload as unknown[];
+  const reg = p.length === 2 && typeof p[0] === "number" ? byUserTag.get(p[0]) : undefined;
+  if (reg === undefined) {
+    throw new ProtocolError(
+      p.length === 2
+        ? `codec: no message class registered for tag ${p[0]}`
+        : "codec: malformed user value",
+    );
+  }
+  return reg.decode(p[1]);
+};
 
 /**
  * For the API layer: registers a denocos class under its own extension type
@@ -433,7 +341,7 @@ export function registerInternalClass<T extends object, P = unknown>(
     Class,
     encode: handlers?.encode as (value: never) => unknown,
     decode: handlers?.decode as (payload: unknown) => unknown,
-  }, (reg) => addExtension({ type: reg.tag, read: reg.decode }));
+  }, (reg) => extensionReaders[reg.tag] = reg.decode);
 }
 export { EXT_PEER_STATUS } from "./_codec_registry.ts";
 
@@ -462,7 +370,6 @@ export { EXT_PEER_STATUS } from "./_codec_registry.ts";
 export class Codec {
   readonly #context: CodecContext;
   readonly #limits: ResolvedLimits;
-  readonly #stack: ScanStack;
 
   /**
    * Creates a codec.
@@ -473,7 +380,6 @@ export class Codec {
   constructor(context: CodecContext, limits?: CodecLimits) {
     this.#context = context;
     this.#limits = resolveLimits(limits);
-    this.#stack = scanStack(this.#limits);
   }
 
   /** The limits in force, defaults filled in. */
@@ -495,16 +401,11 @@ export class Codec {
    */
   decode(bytes: Uint8Array): unknown {
     if (!(bytes instanceof Uint8Array)) throw new TypeError("codec: decode takes a Uint8Array");
-    scanMessage(bytes, this.#limits, this.#stack);
-    const outer = decoding;
-    decoding = this.#context;
     try {
-      return unpackr.unpack(bytes);
+      return decodeValue(bytes, this.#context, this.#limits);
     } catch (e) {
       if (e instanceof ProtocolError) throw e;
       throw new ProtocolError(`codec: ${e instanceof Error ? e.message : String(e)}`, { cause: e });
-    } finally {
-      decoding = outer;
     }
   }
 }
