@@ -508,7 +508,8 @@ const cacheBytes = new Uint8Array(CACHE_SLOTS * CACHED_BYTES);
 
 /** A fixstr of `n` bytes (its header read), through the cache when short enough. */
 function readCachedString(n: number): string {
-  if (n > CACHED_BYTES) return readString(n);
+  // The limits first: the cache is shared by codecs with different limits.
+  if (n > CACHED_BYTES || n > maxString) return readString(n);
   if (n > end - pos) truncated(pos - 1);
   const b = src;
   const at = pos;

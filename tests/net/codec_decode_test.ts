@@ -161,6 +161,13 @@ Deno.test("codec decode: object keys through the key cache stay exact", () => {
     assert.deepEqual(back, o);
     assert.deepEqual(Object.keys(back), Object.keys(o));
   }
+  // A key another codec cached is still held to this codec's limits.
+  const key = { abcdefghij: 1 };
+  assert.deepEqual(c.decode(c.encode(key).slice()), key);
+  assert.throws(
+    () => codec({ maxStringLength: 4 }).decode(c.encode(key).slice()),
+    /exceeds maxStringLength/,
+  );
   // Number keys become strings, as in msgpackr; other key types are refused.
   assert.deepEqual(c.decode(bytes(0x81, 0x07, 0xc3)), { 7: true });
   assert.throws(() => c.decode(bytes(0x81, 0xc3, 0xc3)), ProtocolError);
