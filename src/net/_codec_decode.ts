@@ -29,6 +29,9 @@ import {
   EXT_WRAPS_ARRAY,
   extKinds,
   type ResolvedLimits,
+  TYPED_ARRAY_CLASSES,
+  TYPED_CODE_ARRAY_BUFFER,
+  TYPED_CODE_DATA_VIEW,
 } from "./_codec_limits.ts";
 
 /** Builds a value from the payload that followed its extension tag. */
@@ -634,36 +637,19 @@ function bigint(at: number, length: number): bigint {
   return src[at] & 0x80 ? n - (1n << BigInt(length * 8)) : n;
 }
 
-/** msgpackr's typed-array codes (the first data byte), with their classes. */
-const TYPED_CLASSES: (new (buffer: ArrayBuffer) => ArrayBufferView)[] = [
-  Int8Array,
-  Uint8Array,
-  Uint8ClampedArray,
-  Int16Array,
-  Uint16Array,
-  Int32Array,
-  Uint32Array,
-  Float32Array,
-  Float64Array,
-  BigInt64Array,
-  BigUint64Array,
-];
-const TYPED_ARRAY_BUFFER = 16;
-const TYPED_DATA_VIEW = 17;
-
 function typed(at: number, length: number): ArrayBufferView | ArrayBuffer {
   const code = length > 0 ? src[at] : -1;
-  const Class = TYPED_CLASSES[code];
+  const Class = TYPED_ARRAY_CLASSES[code];
   const size = Class !== undefined
     ? (Class as unknown as { BYTES_PER_ELEMENT: number }).BYTES_PER_ELEMENT
-    : code === TYPED_ARRAY_BUFFER || code === TYPED_DATA_VIEW
+    : code === TYPED_CODE_ARRAY_BUFFER || code === TYPED_CODE_DATA_VIEW
     ? 1
     : 0;
   if (size === 0 || (length - 1) % size !== 0) fail("malformed typed array", at - 2);
   // A copy, which also aligns the elements.
   const buffer = src.slice(at + 1, at + length).buffer;
   if (Class !== undefined) return new Class(buffer);
-  return code === TYPED_ARRAY_BUFFER ? buffer : new DataView(buffer);
+  return code === TYPED_CODE_ARRAY_BUFFER ? buffer : new DataView(buffer);
 }
 
 // --- references ------------------------------------------------------------------------

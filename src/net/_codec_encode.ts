@@ -20,7 +20,12 @@
 import { MonitorStatus } from "../core/monitor_status.ts";
 import type { ChannelRefRecord, CodecContext, TaskRefRecord } from "./codec.ts";
 import type { RemoteError } from "./errors.ts";
-import type { ResolvedLimits } from "./_codec_limits.ts";
+import {
+  type ResolvedLimits,
+  TYPED_ARRAY_CLASSES,
+  TYPED_CODE_ARRAY_BUFFER,
+  TYPED_CODE_DATA_VIEW,
+} from "./_codec_limits.ts";
 import {
   builtinPrototypes,
   byPrototype,
@@ -49,34 +54,16 @@ const BUILTIN_KINDS: ReadonlyMap<object, number> = new Map<object, number>([
   [Uint8Array.prototype, KIND_BIN],
   [ArrayBuffer.prototype, KIND_TYPED],
   [DataView.prototype, KIND_TYPED],
-  ...[
-    Int8Array,
-    Uint8ClampedArray,
-    Int16Array,
-    Uint16Array,
-    Int32Array,
-    Uint32Array,
-    Float32Array,
-    Float64Array,
-    BigInt64Array,
-    BigUint64Array,
-  ].map((C) => [C.prototype, KIND_TYPED] as [object, number]),
+  // Uint8Array is binary (above); the other typed arrays carry their class.
+  ...TYPED_ARRAY_CLASSES.filter((C) => C !== Uint8Array)
+    .map((C) => [C.prototype, KIND_TYPED] as [object, number]),
   [MonitorStatus.prototype, KIND_MONITOR],
 ]);
 /** msgpackr's typed-array codes (ext 0x74), by prototype. */
 const TYPED_CODES: ReadonlyMap<object, number> = new Map<object, number>([
-  [Int8Array.prototype, 0],
-  [Uint8ClampedArray.prototype, 2],
-  [Int16Array.prototype, 3],
-  [Uint16Array.prototype, 4],
-  [Int32Array.prototype, 5],
-  [Uint32Array.prototype, 6],
-  [Float32Array.prototype, 7],
-  [Float64Array.prototype, 8],
-  [BigInt64Array.prototype, 9],
-  [BigUint64Array.prototype, 10],
-  [ArrayBuffer.prototype, 16],
-  [DataView.prototype, 17],
+  ...TYPED_ARRAY_CLASSES.map((C, code) => [C.prototype, code] as [object, number]),
+  [ArrayBuffer.prototype, TYPED_CODE_ARRAY_BUFFER],
+  [DataView.prototype, TYPED_CODE_DATA_VIEW],
 ]);
 
 // A class the encoder handles itself cannot be registered.

@@ -91,3 +91,26 @@ extKinds[0xff] = EXT_DATA; // timestamp
 extKinds[0x42] = EXT_DATA; // bigint beyond 64 bits
 extKinds[0x74] = EXT_DATA; // typed array, ArrayBuffer, DataView
 extKinds[0x73] = EXT_WRAPS_ARRAY; // Set
+
+/**
+ * msgpackr's typed-array codes (the first data byte of extension 0x74): the
+ * class at each index; 1 (`Uint8Array`) is never written, since a
+ * `Uint8Array` travels as MessagePack binary.
+ */
+export const TYPED_ARRAY_CLASSES: readonly (new (buffer: ArrayBuffer) => ArrayBufferView)[] = [
+  Int8Array,
+  Uint8Array,
+  Uint8ClampedArray,
+  Int16Array,
+  Uint16Array,
+  Int32Array,
+  Uint32Array,
+  Float32Array,
+  Float64Array,
+  BigInt64Array,
+  BigUint64Array,
+];
+/** The typed-array code of an `ArrayBuffer`. */
+export const TYPED_CODE_ARRAY_BUFFER = 16;
+/** The typed-array code of a `DataView`. */
+export const TYPED_CODE_DATA_VIEW = 17;
