@@ -37,6 +37,16 @@ function recorder(s: Scheduler) {
         for (; i < seen.length; i++) if (pred(seen[i])) return seen[i] as T;
       }
     },
+    /** The first `StatusMessage` of `type` (and matching `where`) seen. */
+    status(type: string, where: (m: StatusMessage) => boolean = () => true) {
+      return this.until((m): m is StatusMessage =>
+        m instanceof StatusMessage && m.type === type && where(m)
+      );
+    },
+    /** Every `StatusMessage` of `type` seen so far. */
+    seenOf(type: string): StatusMessage[] {
+      return seen.filter((m): m is StatusMessage => m instanceof StatusMessage && m.type === type);
+    },
   };
 }
 
@@ -56,26 +66,18 @@ Deno.test("compute: a node killed mid-job is abandoned, its job resubmitted on t
   });
   await comp.schedule({ timeout: 30_000 });
   const job = await comp.runAt(doomed.location, "slow", 60_000, "done");
-  await status.until((m): m is StatusMessage =>
-    m instanceof StatusMessage && m.type === "TaskStarted"
-  );
+  await status.status("TaskStarted");
   const killedAt = performance.now();
   doomed.kill();
-  const abandoned = await status.until((m): m is StatusMessage =>
-    m instanceof StatusMessage && m.type === "TaskAbandoned"
-  );
+  const abandoned = await status.status("TaskAbandoned");
   assert.equal((abandoned.task as { key: string }).key, job.key);
   // Generous: the bound is zombiePeriod (3 s) + one pulse.
   assert.ok(performance.now() - killedAt < 20_000);
-  await status.until((m): m is StatusMessage =>
-    m instanceof StatusMessage && m.type === "NodeAbandoned"
-  );
-  const restarted = status.seen.filter((m) =>
-    m instanceof StatusMessage && m.type === "TaskStarted"
-  );
-  const second = await status.until((m): m is StatusMessage =>
-    m instanceof StatusMessage && m.type === "TaskStarted" && m !== restarted[0] &&
-    (m.node as { port: number }).port === other.port
+  await status.status("NodeAbandoned");
+  const [first] = status.seenOf("TaskStarted");
+  const second = await status.status(
+    "TaskStarted",
+    (m) => m !== first && (m.node as { port: number }).port === other.port,
   );
   assert.ok(second);
   assert.deepEqual(comp.nodes(), [other.location]);
@@ -169,19 +171,13 @@ Deno.test("compute: with maxAttempts 1 an abandoned job is not started again", a
   await comp.schedule({ timeout: 30_000 });
   await comp.runAt(doomed.location, "slow", 60_000, "never");
   doomed.kill();
-  await status.until((m): m is StatusMessage =>
-    m instanceof StatusMessage && m.type === "NodeAbandoned"
-  );
+  await status.status("NodeAbandoned");
   // A job run after the loss goes through the same queue: once it has
   // started, a resubmission (had there been one) would have started first.
   const after = await comp.run("double", 1);
   assert.equal(await after.finish({ timeout: 30_000 }), 2);
-  await status.until((m): m is StatusMessage =>
-    m instanceof StatusMessage && m.type === "TaskStarted" &&
-    (m.task as { key: string }).key === after.key
-  );
-  const started = status.seen.filter((m) => m instanceof StatusMessage && m.type === "TaskStarted");
-  assert.equal(started.length, 2); // the first job and `after`, nothing resubmitted
+  await status.status("TaskStarted", (m) => (m.task as { key: string }).key === after.key);
+  assert.equal(status.seenOf("TaskStarted").length, 2); // the first job and `after`, nothing resubmitted
 });
 
 Deno.test("compute: a job that allocates without bound kills only its server; the node serves on", async () => {
@@ -197,9 +193,7 @@ Deno.test("compute: a job that allocates without bound kills only its server; th
   await comp.schedule({ timeout: 30_000 });
   const hog = await comp.run("grow");
   await assert.rejects(hog.finish({ timeout: 60_000 }));
-  await status.until((m): m is StatusMessage =>
-    m instanceof StatusMessage && m.type === "ServerClosed"
-  );
+  await status.status("ServerClosed");
   // The node is up and takes a new computation.
   await using next = new Computation({ module: JOBS, scheduler: s, nodes: [node.location] });
   await next.schedule({ timeout: 30_000 });
