@@ -184,3 +184,46 @@ export async function readTls(
     key: await readUserFile("--tls-key", options.tlsKey),
   };
 }
+
+/** What {@linkcode listenOptions} adds, parsed. */
+export interface ListenCliOptions extends CommonOptions {
+  host: string;
+  port: number;
+  name?: string;
+  tlsCert?: string;
+  tlsKey?: string;
+}
+
+/**
+ * Adds the options of a command that listens for peers: `--host`, `--port`
+ * (default `defaultPort`), `--name`, `--tls-cert` and `--tls-key`.
+ */
+export function listenOptions(cmd: Command, defaultPort: number): Command {
+  return cmd
+    .option("--host <host>", "address to listen on", "127.0.0.1")
+    .option("--port <port>", "TCP port (0: any free one)", integer(0, 65535), defaultPort)
+    .option("--name <name>", "the name peers see (default HOST:PORT)")
+    .option("--tls-cert <file>", "serve TLS with this certificate (PEM)")
+    .option("--tls-key <file>", "the certificate's key (PEM)");
+}
+
+/**
+ * What a listening command does first: logging set up, then the secret and
+ * the TLS files read, as the settings of its `listen`.
+ */
+export async function listenSettings(options: ListenCliOptions): Promise<{
+  hostname: string;
+  port: number;
+  name?: string;
+  secret: string;
+  tls?: { cert: string; key: string };
+}> {
+  await setupLogging(options);
+  return {
+    hostname: options.host,
+    port: options.port,
+    name: options.name,
+    secret: await readSecret(options),
+    tls: await readTls(options),
+  };
+}

@@ -13,32 +13,26 @@ import { ComputeNode } from "../src/compute/node.ts";
 import type { PermissionSet } from "../src/compute/_permissions.ts";
 import { DEFAULT_PORT } from "../src/net/scheduler.ts";
 import {
-  type CommonOptions,
   commonOptions,
   hostPorts,
   hp,
   integer,
-  readSecret,
-  readTls,
-  setupLogging,
+  type ListenCliOptions,
+  listenOptions,
+  listenSettings,
   untilSignal,
 } from "./_common.ts";
 
 /** The port a node listens on unless told (the scheduler's is 9705). */
 export const NODE_PORT = 9706;
 
-interface NodeOptions extends CommonOptions {
+interface NodeOptions extends ListenCliOptions {
   cpus?: number;
-  host: string;
-  port: number;
-  name?: string;
   scheduler?: Location[];
   peer?: Location[];
   allowRead?: string | true;
   allowNet?: string | true;
   serverMemory?: number;
-  tlsCert?: string;
-  tlsKey?: string;
 }
 
 /** A `--allow-x` value: bare means all, else a comma-separated list. */
@@ -49,16 +43,16 @@ function grant(value: string | true | undefined): boolean | string[] | undefined
 
 /** The `node` subcommand. */
 export function nodeCommand(): Command {
-  const cmd = new Command("node")
-    .description("run a compute node: sandboxed servers that run the jobs of computations")
-    .option(
-      "--cpus <n>",
-      "servers to offer each computation (default: one per CPU)",
-      integer(1, 1024),
-    )
-    .option("--host <host>", "address to listen on", "127.0.0.1")
-    .option("--port <port>", `TCP port (0: any free one)`, integer(0, 65535), NODE_PORT)
-    .option("--name <name>", "the name peers see (default HOST:PORT)")
+  const cmd = listenOptions(
+    new Command("node")
+      .description("run a compute node: sandboxed servers that run the jobs of computations")
+      .option(
+        "--cpus <n>",
+        "servers to offer each computation (default: one per CPU)",
+        integer(1, 1024),
+      ),
+    NODE_PORT,
+  )
     .option(
       "--scheduler <host:port>",
       `a shared scheduler to join (port default ${DEFAULT_PORT}); repeatable`,
@@ -73,17 +67,17 @@ export function nodeCommand(): Command {
       "--allow-net [hosts]",
       "hosts jobs may reach (comma-separated; bare: all); default none",
     )
-    .option("--server-memory <mb>", "heap cap of each server process, in MiB", integer(16, 1 << 20))
-    .option("--tls-cert <file>", "serve TLS with this certificate (PEM)")
-    .option("--tls-key <file>", "the certificate's key (PEM)");
+    .option(
+      "--server-memory <mb>",
+      "heap cap of each server process, in MiB",
+      integer(16, 1 << 20),
+    );
   return commonOptions(cmd).action(runNode);
 }
 
 async function runNode(options: NodeOptions): Promise<void> {
-  await setupLogging(options);
+  const settings = await listenSettings(options);
   const logger = getLogger(["denocos", "cli"]);
-  const secret = await readSecret(options);
-  const tls = await readTls(options);
   const allow: PermissionSet = {};
   const read = grant(options.allowRead), net = grant(options.allowNet);
   if (read !== undefined) allow.read = read;
@@ -99,11 +93,7 @@ async function runNode(options: NodeOptions): Promise<void> {
   });
   const stop = untilSignal();
   const node = await ComputeNode.start({
-    hostname: options.host,
-    port: options.port,
-    name: options.name,
-    secret,
-    tls,
+    ...settings,
     cpus: options.cpus,
     allow,
     serverMemory: options.serverMemory,

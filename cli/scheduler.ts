@@ -14,42 +14,34 @@ import type { Location } from "../src/core/_internal.ts";
 import { ComputeScheduler } from "../src/compute/compute_scheduler.ts";
 import { DEFAULT_PORT } from "../src/net/scheduler.ts";
 import {
-  type CommonOptions,
   commonOptions,
   hostPorts,
   hp,
   integer,
-  readSecret,
-  readTls,
-  setupLogging,
+  type ListenCliOptions,
+  listenOptions,
+  listenSettings,
   untilSignal,
 } from "./_common.ts";
 import { NODE_PORT } from "./node.ts";
 
-interface SchedulerOptions extends CommonOptions {
-  host: string;
-  port: number;
-  name?: string;
+interface SchedulerOptions extends ListenCliOptions {
   node?: Location[];
-  tlsCert?: string;
-  tlsKey?: string;
   dashboard?: number;
 }
 
 /** The `scheduler` subcommand. */
 export function schedulerCommand(): Command {
-  const cmd = new Command("scheduler")
-    .description("run the cluster's shared scheduler: it knows the nodes and tells clients")
-    .option("--host <host>", "address to listen on", "127.0.0.1")
-    .option("--port <port>", "TCP port (0: any free one)", integer(0, 65535), DEFAULT_PORT)
-    .option("--name <name>", "the name peers see (default HOST:PORT)")
+  const cmd = listenOptions(
+    new Command("scheduler")
+      .description("run the cluster's shared scheduler: it knows the nodes and tells clients"),
+    DEFAULT_PORT,
+  )
     .option(
       "--node <host:port>",
       `a node to link to (port default ${NODE_PORT}); repeatable`,
       hostPorts(NODE_PORT),
     )
-    .option("--tls-cert <file>", "serve TLS with this certificate (PEM)")
-    .option("--tls-key <file>", "the certificate's key (PEM)")
     .option(
       "--dashboard <port>",
       "serve the cluster's web dashboard on this port (same host)",
@@ -59,19 +51,10 @@ export function schedulerCommand(): Command {
 }
 
 async function runScheduler(options: SchedulerOptions): Promise<void> {
-  await setupLogging(options);
+  const settings = await listenSettings(options);
   const logger = getLogger(["denocos", "cli"]);
-  const secret = await readSecret(options);
-  const tls = await readTls(options);
   const stop = untilSignal();
-  const s = await ComputeScheduler.start({
-    hostname: options.host,
-    port: options.port,
-    name: options.name,
-    secret,
-    tls,
-    nodes: options.node,
-  });
+  const s = await ComputeScheduler.start({ ...settings, nodes: options.node });
   // The dashboard is up before the ready line, so whoever reads it can use both.
   let dashboard: { close(): Promise<void> } | null = null;
   let dashboardLine = "";
