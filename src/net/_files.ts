@@ -304,6 +304,11 @@ export class FileReceiver {
     // A sender waits for each chunk's answer before the next: one that does
     // not could make us hold any number of chunks.
     if (this.#writing !== null) throw new Error("a chunk came before the last one was written");
+    // And no chunk over the wire's size: what one peer can make us hold is
+    // MAX_OPEN_FILES chunks, whatever the message size limit.
+    if (bytes.length > FILE_CHUNK) {
+      throw new RangeError(`a chunk of ${bytes.length} bytes (at most ${FILE_CHUNK})`);
+    }
     if (this.#received + bytes.length > this.#size) {
       throw new RangeError("more bytes than the file's announced size");
     }

@@ -248,6 +248,15 @@ Deno.test("files from a hostile peer: oversized, truncated or corrupt transfers 
     op.REPLY,
   );
   assert.equal((await ask([op.FILE_END, req++, bad]))[0], op.FAIL);
+  // A chunk over the wire's chunk size, even within the announced size.
+  const wide = req++;
+  const wideBody = new Uint8Array(FILE_CHUNK + 1);
+  assert.deepEqual(
+    await ask([op.FILE_OPEN, wide, "wide", "", wideBody.length, null, null, hash, false]),
+    [op.REPLY, wide, "send"],
+  );
+  assert.equal((await ask([op.FILE_DATA, req++, wide, wideBody]))[0], op.FAIL);
+  assert.equal((await ask([op.FILE_END, req++, wide]))[0], op.FAIL);
   // And one good file, to show the link still works.
   const good = await open("good");
   assert.equal((await ask([op.FILE_DATA, req++, good, body]))[0], op.REPLY);
