@@ -175,6 +175,24 @@ Deno.test("sendFile streams: a file of many chunks, written as it arrives, two c
   assert.equal(fileBuffers.now, 0);
 });
 
+Deno.test("sendFile: a file that changes while it is sent is refused; the receiver keeps nothing", async () => {
+  await using p = await pair();
+  const path = `${p.src}/moving.bin`;
+  await Deno.writeFile(path, new Uint8Array(3 * FILE_CHUNK));
+  // Once the first chunk is in, the end of the file changes (same size):
+  // the offer's hash no longer holds for what is sent.
+  const net = networkOf(p.b)!;
+  net.onFile = (e) => {
+    if (e.type !== "written") return;
+    net.onFile = undefined;
+    using f = Deno.openSync(path, { write: true });
+    f.seekSync(2 * FILE_CHUNK, Deno.SeekMode.Start);
+    f.writeSync(new Uint8Array([1, 2, 3]));
+  };
+  await assert.rejects(p.a.sendFile(p.b.location!, path), /changed while it was sent/);
+  await until(p.b, p.dest, []);
+});
+
 Deno.test("deleteFile removes a file sent earlier; refuses names and dirs outside destPath", async () => {
   await using p = await pair();
   await Deno.writeTextFile(`${p.src}/f.txt`, "x");
