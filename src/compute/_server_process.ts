@@ -32,6 +32,7 @@ import { fileURLToPath, pathToFileURL } from "node:url";
 import * as nodePath from "node:path";
 import { getLogger } from "@logtape/logtape";
 import { REMOTE_REF, Task } from "../core/_internal.ts";
+import { ServerFailed } from "./server_failed.ts";
 import { Codec, type CodecContext, type TaskRefRecord } from "../net/codec.ts";
 import {
   FAILED,
@@ -59,22 +60,13 @@ import {
   writeReaches,
 } from "./_permissions.ts";
 
+export { ServerFailed };
+
 const logger = getLogger(["denocos", "server"]);
 const SERVER_SCRIPT = new URL("./_server_main.ts", import.meta.url);
 /** What the server process must read besides the code: denocos itself (not with `deno compile`). */
 const PACKAGE_ROOT = new URL("../../", import.meta.url);
 const NOWHERE = Object.freeze({ hostname: "", port: 0 });
-
-/** A job lost because its server failed or exited, or the server could not start. */
-export class ServerFailed extends Error {
-  /**
-   * @param message what happened to the server
-   */
-  constructor(message: string) {
-    super(message);
-    this.name = "ServerFailed";
-  }
-}
 
 /** How a server process ended. */
 export interface ServerExit {

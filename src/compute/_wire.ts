@@ -1,11 +1,13 @@
 /**
  * The compute layer's classes on the wire: `StatusMessage` and
  * `NodeAvailability` travel between nodes and clients as their own classes,
- * rebuilt from untrusted values by their `from()` checks.
+ * rebuilt from untrusted values by their `from()` checks; `ServerFailed`
+ * comes back to clients as itself rather than as a `RemoteError`.
  *
  * @module
  */
-import { registerInternalClass } from "../net/codec.ts";
+import { registerErrorClass, registerInternalClass } from "../net/codec.ts";
+import { ServerFailed } from "./server_failed.ts";
 import { NodeAvailability, StatusMessage } from "./status_message.ts";
 
 /** Extension types of the compute classes (the codec's internal range, 6–29). */
@@ -40,3 +42,5 @@ registerInternalClass(EXT_NODE_AVAILABILITY, NodeAvailability, {
     return a;
   },
 });
+
+registerErrorClass("denocos.compute.ServerFailed", ServerFailed);

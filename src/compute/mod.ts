@@ -21,6 +21,7 @@
  */
 export { Computation, type ComputationOptions, type JobFunction } from "./computation.ts";
 export { ComputeNode, type ComputeNodeOptions, type NodeInfo } from "./node.ts";
+export { ServerFailed } from "./server_failed.ts";
 export {
   allocate,
   type Demand,

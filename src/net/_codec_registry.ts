@@ -120,11 +120,15 @@ export function register(
   }
 }
 
-/** Error classes that come back as themselves, by their (stable) key. */
-export const KNOWN_ERRORS: ReadonlyMap<string, abstract new (...args: never[]) => Error> = new Map<
-  string,
-  abstract new (...args: never[]) => Error
->([
+/** An error class as the codec holds it. */
+export type ErrorClass = abstract new (...args: never[]) => Error;
+
+/**
+ * Error classes that come back as themselves, by their (stable) key: the
+ * codec's own, then those of `registerErrorClass` (the compute layer's, the
+ * user's), which net cannot import.
+ */
+export const KNOWN_ERRORS: Map<string, ErrorClass> = new Map<string, ErrorClass>([
   ["TaskTerminated", TaskTerminated],
   ["HotSwap", HotSwap],
   ["TimeoutError", TimeoutError],
@@ -156,9 +160,27 @@ export const KNOWN_ERRORS: ReadonlyMap<string, abstract new (...args: never[]) =
   ),
 ]);
 /** The key of each known error class, by prototype. */
-export const ERROR_KEYS: ReadonlyMap<object, string> = new Map(
+export const ERROR_KEYS: Map<object, string> = new Map(
   [...KNOWN_ERRORS].map(([key, Class]) => [Class.prototype, key]),
 );
+
+/** Files an error class under `key`; the caller has checked `key`'s shape. */
+export function registerError(key: string, Class: ErrorClass): void {
+  const proto = (Class as { prototype?: unknown })?.prototype;
+  if (typeof Class !== "function" || !(proto instanceof Error)) {
+    throw new TypeError("registerErrorClass: Class must be a subclass of Error");
+  }
+  const taken = KNOWN_ERRORS.get(key);
+  if (taken !== undefined) {
+    throw new TypeError(`registerErrorClass: key '${key}' is already taken by ${taken.name}`);
+  }
+  const existing = ERROR_KEYS.get(proto);
+  if (existing !== undefined) {
+    throw new TypeError(`registerErrorClass: ${Class.name} is already registered as '${existing}'`);
+  }
+  KNOWN_ERRORS.set(key, Class);
+  ERROR_KEYS.set(proto, key);
+}
 
 function isLocation(hostname: unknown, port: unknown): boolean {
   return typeof hostname === "string" && Number.isInteger(port) && (port as number) >= 0 &&

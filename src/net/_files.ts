@@ -5,12 +5,62 @@
  * chunk at a time (each acknowledged, so a large file never fills the link's
  * queue) into a temporary file that is checked and renamed into place.
  *
+ * Neither side holds more than a chunk of the file: the sender reads it
+ * twice (once to hash it for the offer, once to send it, hashing again to
+ * notice a file that changed meanwhile), and the receiver writes each chunk
+ * to its `.part` file as it arrives, hashing as it goes, and checks the hash
+ * at the end. Hashes are incremental (`node:crypto`, which needs no
+ * permission), so memory does not grow with the file.
+ *
  * @module
  */
+import { createHash, type Hash } from "node:crypto";
 import { FILE_DATA, FILE_DELETE, FILE_END, FILE_OPEN, isName } from "./_ops.ts";
 
-/** Bytes per chunk on the wire. */
-const CHUNK = 1024 * 1024;
+/** Bytes per chunk on the wire (and the most either side reads at once). */
+export const FILE_CHUNK = 1024 * 1024;
+
+/**
+ * File content held in memory by the transfers of this process, now and at
+ * most (read buffers, and chunks received but not yet written), so that
+ * tests can show it stays bounded by a few chunks whatever the file size.
+ *
+ * @example
+ * ```ts ignore
+ * fileBuffers.peak = 0;
+ * await scheduler.sendFile(location, "big.bin");
+ * console.log(fileBuffers.peak <= 2 * FILE_CHUNK);
+ * ```
+ */
+export const fileBuffers: { now: number; peak: number } = { now: 0, peak: 0 };
+
+function hold(n: number): void {
+  fileBuffers.now += n;
+  if (fileBuffers.now > fileBuffers.peak) fileBuffers.peak = fileBuffers.now;
+}
+
+function release(n: number): void {
+  fileBuffers.now -= n;
+}
+
+/**
+ * What a receiver tells whoever watches it (the tests): a chunk is in its
+ * `.part` file, the file is in place, or a partial file was removed.
+ *
+ * @example
+ * ```ts ignore
+ * const onFile = (e: FileEvent) => { if (e.type === "written") console.log(e.part, e.received); };
+ * ```
+ */
+export interface FileEvent {
+  type: "written" | "done" | "removed";
+  /** The `.part` file. */
+  part: string;
+  /** Where the file goes once complete. */
+  target: string;
+  /** Bytes written so far. */
+  received: number;
+}
 
 /**
  * Options for `scheduler.sendFile`.
@@ -29,14 +79,37 @@ export interface SendFileOptions {
   timeout?: number;
 }
 
-async function sha256Hex(bytes: Uint8Array): Promise<string> {
-  const digest = new Uint8Array(await crypto.subtle.digest("SHA-256", bytes as BufferSource));
-  return Array.from(digest, (b) => b.toString(16).padStart(2, "0")).join("");
-}
-
 function baseName(path: string): string {
   const i = Math.max(path.lastIndexOf("/"), path.lastIndexOf("\\"));
   return path.slice(i + 1);
+}
+
+/** Reads into `buffer` until it is full or the file ends; the bytes read. */
+async function readFull(file: Deno.FsFile, buffer: Uint8Array): Promise<number> {
+  let at = 0;
+  while (at < buffer.length) {
+    const n = await file.read(buffer.subarray(at));
+    if (n === null) break;
+    at += n;
+  }
+  return at;
+}
+
+/** The SHA-256 (hex) of the file at `path`, read a chunk at a time. */
+async function hashFile(path: string): Promise<string> {
+  const hash = createHash("sha256");
+  using file = await Deno.open(path, { read: true });
+  const buffer = new Uint8Array(FILE_CHUNK);
+  hold(buffer.length);
+  try {
+    for (;;) {
+      const n = await readFull(file, buffer);
+      if (n > 0) hash.update(buffer.subarray(0, n));
+      if (n < buffer.length) return hash.digest("hex");
+    }
+  } finally {
+    release(buffer.length);
+  }
 }
 
 /**
@@ -60,36 +133,55 @@ export async function sendFile(
   const opts = { timeout: options?.timeout };
   const info = await Deno.stat(path);
   if (!info.isFile) throw new TypeError(`sendFile: '${path}' is not a file`);
-  const bytes = await Deno.readFile(path);
-  const hash = await sha256Hex(bytes);
+  const size = info.size;
+  const hash = await hashFile(path);
   const open = nextReq();
   const answer = await request([
     FILE_OPEN,
     open,
     name,
     dir,
-    bytes.length,
+    size,
     info.mtime?.getTime() ?? null,
     info.mode ?? null,
     hash,
     options?.overwrite ?? false,
   ], opts);
   if (answer === "have") return 0;
+  // One buffer for every chunk: the codec copies a chunk into its frame
+  // before `request` returns, and the next is read only once it is
+  // acknowledged, so the link never holds more than one either.
+  const buffer = new Uint8Array(Math.min(FILE_CHUNK, Math.max(size, 1)));
+  hold(buffer.length);
   try {
-    for (let at = 0; at < bytes.length; at += CHUNK) {
-      await request([FILE_DATA, nextReq(), open, bytes.subarray(at, at + CHUNK)], opts);
+    using file = await Deno.open(path, { read: true });
+    const again: Hash = createHash("sha256");
+    let sent = 0;
+    while (sent < size) {
+      const n = await readFull(file, buffer.subarray(0, Math.min(buffer.length, size - sent)));
+      if (n === 0) throw new Error(`sendFile: '${path}' shrank while it was sent`);
+      const chunk = buffer.subarray(0, n);
+      again.update(chunk);
+      await request([FILE_DATA, nextReq(), open, chunk], opts);
+      sent += n;
+    }
+    if (again.digest("hex") !== hash) {
+      throw new Error(`sendFile: '${path}' changed while it was sent`);
     }
   } catch (e) {
-    // Given up (a timeout, a refused chunk): an early FILE_END makes the
-    // receiver drop its partial file and descriptor instead of holding them
-    // for as long as the link lasts. Its answer is nobody's.
+    // Given up (a timeout, a refused chunk, a file that changed): an early
+    // FILE_END makes the receiver drop its partial file and descriptor
+    // instead of holding them for as long as the link lasts. Its answer is
+    // nobody's.
     try {
       send([FILE_END, nextReq(), open]);
     } catch { /* the link is gone: the receiver dropped it already */ }
     throw e;
+  } finally {
+    release(buffer.length);
   }
   await request([FILE_END, nextReq(), open], opts);
-  return bytes.length;
+  return size;
 }
 
 /** Joins `dest`, `dir` and `name`, refusing anything that leaves `dest`. */
@@ -140,6 +232,9 @@ async function staysInside(root: string, target: string): Promise<void> {
   }
 }
 
+/** Who hears of a receiver's progress (`Network.onFile`, for the tests). */
+export type FileListener = (event: FileEvent) => void;
+
 /**
  * One file being received from a peer.
  *
@@ -156,9 +251,13 @@ export class FileReceiver {
   readonly #hash: string;
   readonly #mtime: number | null;
   readonly #mode: number | null;
-  #chunks: Uint8Array[] = [];
+  readonly #listen: FileListener | undefined;
+  readonly #hasher: Hash = createHash("sha256");
+  /** The chunk being written, if any: one at a time. */
+  #writing: Promise<void> | null = null;
   #received = 0;
   #aborted = false;
+  #removed = false;
 
   private constructor(
     file: Deno.FsFile,
@@ -168,6 +267,7 @@ export class FileReceiver {
     hash: string,
     mtime: number | null,
     mode: number | null,
+    listen: FileListener | undefined,
   ) {
     this.#file = file;
     this.#part = part;
@@ -176,6 +276,18 @@ export class FileReceiver {
     this.#hash = hash;
     this.#mtime = mtime;
     this.#mode = mode;
+    this.#listen = listen;
+  }
+
+  #tell(type: FileEvent["type"]): void {
+    this.#listen?.({ type, part: this.#part, target: this.#target, received: this.#received });
+  }
+
+  /** Removes the partial file (once), then says so. */
+  #remove(): void {
+    if (this.#removed) return;
+    this.#removed = true;
+    Deno.remove(this.#part).catch(() => {}).then(() => this.#tell("removed"));
   }
 
   /** Drops a partial file (the peer went away). */
@@ -185,39 +297,57 @@ export class FileReceiver {
     try {
       this.#file.close();
     } catch { /* closed already */ }
-    Deno.remove(this.#part).catch(() => {});
+    this.#remove();
   }
 
   async #write(bytes: Uint8Array): Promise<void> {
+    // A sender waits for each chunk's answer before the next: one that does
+    // not could make us hold any number of chunks.
+    if (this.#writing !== null) throw new Error("a chunk came before the last one was written");
+    // And no chunk over the wire's size: what one peer can make us hold is
+    // MAX_OPEN_FILES chunks, whatever the message size limit.
+    if (bytes.length > FILE_CHUNK) {
+      throw new RangeError(`a chunk of ${bytes.length} bytes (at most ${FILE_CHUNK})`);
+    }
     if (this.#received + bytes.length > this.#size) {
       throw new RangeError("more bytes than the file's announced size");
     }
     this.#received += bytes.length;
-    this.#chunks.push(bytes.slice());
+    this.#hasher.update(bytes);
+    hold(bytes.length);
+    const writing = this.#writeAll(bytes);
+    this.#writing = writing;
+    try {
+      await writing;
+    } finally {
+      this.#writing = null;
+      release(bytes.length);
+    }
+    this.#tell("written");
+  }
+
+  async #writeAll(bytes: Uint8Array): Promise<void> {
     let at = 0;
     while (at < bytes.length) at += await this.#file.write(bytes.subarray(at));
   }
 
   async #end(): Promise<void> {
+    // A sender that gave up on a chunk's answer may end while it is written.
+    await this.#writing?.catch(() => {});
     this.#file.close();
     this.#aborted = true;
     if (this.#received !== this.#size) throw new RangeError("file ended short of its size");
-    const all = new Uint8Array(this.#received);
-    let at = 0;
-    for (const c of this.#chunks) {
-      all.set(c, at);
-      at += c.length;
-    }
-    this.#chunks = [];
-    if (await sha256Hex(all) !== this.#hash) {
+    if (this.#hasher.digest("hex") !== this.#hash) {
       throw new Error("file content does not match its SHA-256");
     }
     await Deno.rename(this.#part, this.#target);
+    this.#removed = true;
     if (this.#mode !== null) await Deno.chmod(this.#target, this.#mode & 0o777).catch(() => {});
     if (this.#mtime !== null) {
       const t = new Date(this.#mtime);
       await Deno.utime(this.#target, t, t).catch(() => {});
     }
+    this.#tell("done");
   }
 
   /**
@@ -235,6 +365,7 @@ export class FileReceiver {
     reply: (req: number, value: unknown) => void,
     fail: (req: number, error: unknown) => void,
     alive: () => boolean = () => true,
+    listen?: FileListener,
   ): void {
     const req = m[1] as number;
     const run = async (): Promise<unknown> => {
@@ -262,7 +393,7 @@ export class FileReceiver {
           const existing = await Deno.lstat(target).catch(() => null);
           if (existing !== null) {
             if (existing.isFile && existing.size === size) {
-              const same = await sha256Hex(await Deno.readFile(target)) === hash;
+              const same = await hashFile(target) === hash;
               if (same) return "have";
             }
             if (!overwrite) throw new Deno.errors.AlreadyExists(`'${name}' exists already`);
@@ -277,7 +408,7 @@ export class FileReceiver {
           ).join("");
           const part = `${target}.part-${tag}`;
           const file = await Deno.open(part, { write: true, create: true, truncate: true });
-          const receiver = new FileReceiver(file, part, target, size, hash, mtime, mode);
+          const receiver = new FileReceiver(file, part, target, size, hash, mtime, mode, listen);
           // The peer may have gone (or opened too many) while this one opened.
           if (!alive() || files.size >= MAX_OPEN_FILES || files.has(req)) {
             receiver.abort();
@@ -305,7 +436,7 @@ export class FileReceiver {
           try {
             await r.#end();
           } catch (e) {
-            Deno.remove(r.#part).catch(() => {});
+            r.#remove();
             throw e;
           }
           return true;

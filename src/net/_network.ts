@@ -37,7 +37,7 @@ import type { RemoteOps } from "./_remote_ops.ts";
 import { RemoteChannel } from "./remote_channel.ts";
 import { RemoteTask } from "./remote_task.ts";
 import type { Transport } from "./transport.ts";
-import { FileReceiver, sendFile, type SendFileOptions } from "./_files.ts";
+import { type FileListener, FileReceiver, sendFile, type SendFileOptions } from "./_files.ts";
 
 const logger = getLogger(["denocos", "net"]);
 
@@ -77,6 +77,7 @@ export interface NetworkConfig {
   peerTimeout: number;
   maxMessageSize: number;
   maxQueuedBytes: number;
+  maxServiceTasks: number;
   transport: Transport;
   destPath?: string;
 }
@@ -107,6 +108,15 @@ interface PeerState {
   files: Map<number, FileReceiver>;
   /** Its requests waiting here (bounded by MAX_SERVING). */
   serving: number;
+  /** Service tasks it started here that still run (bounded by `maxServiceTasks`). */
+  services: number;
+}
+
+/** A registered service: the function, and how a peer's `run` starts it. */
+interface ServiceEntry {
+  fn: TaskFunction;
+  /** `fn` counted against its peer's `maxServiceTasks` while it runs. */
+  run: TaskFunction;
 }
 
 /** An in-flight `locate` across peers. */
@@ -118,6 +128,10 @@ interface Search {
   asked: Set<string>;
   answered: number;
   waitNew: boolean;
+  /** Its LOCATE requests still unanswered, by request number: the peer asked. */
+  open: Map<number, PeerState>;
+  /** Settled (found, timed out, cancelled): late answers change nothing. */
+  over: boolean;
 }
 
 function sameLocation(a: Location, b: Location): boolean {
@@ -180,7 +194,7 @@ export class Network implements RemoteOps {
   #exported = new Map<string, Channel>();
   /** Size of `#exported` at which closed channels are swept out. */
   #sweepAt = 1024;
-  #services = new Map<string, TaskFunction>();
+  #services = new Map<string, ServiceEntry>();
   #statusWatchers: Task[] = [];
   #searches = new Set<Search>();
   #closed = false;
@@ -189,6 +203,8 @@ export class Network implements RemoteOps {
   /** Peers heard of, to dial at most MAX_DIALS at a time (a PEERS flood cannot open thousands). */
   #toDial = new Map<string, Location>();
   #dialing = 0;
+  /** @internal hears of every file chunk written, file completed or partial file removed (tests). */
+  onFile: FileListener | undefined;
 
   private constructor(scheduler: CoreScheduler, config: NetworkConfig) {
     this.scheduler = scheduler;
@@ -307,8 +323,20 @@ export class Network implements RemoteOps {
   registerService(name: string, fn: TaskFunction): boolean {
     if (!op.isName(name)) throw new TypeError("registerService: 'name' must be a non-empty string");
     if (typeof fn !== "function") throw new TypeError("registerService: 'fn' must be a function");
-    if (this.#services.has(name) && this.#services.get(name) !== fn) return false;
-    this.#services.set(name, fn);
+    const existing = this.#services.get(name);
+    if (existing !== undefined) return existing.fn === fn;
+    // One wrapper per service, not per run: the peer's count travels as
+    // the first argument and is given back however the function ends.
+    const run = async (task: Task, peer: PeerState, ...args: unknown[]) => {
+      try {
+        return await fn(task, ...args);
+      } finally {
+        peer.services--;
+      }
+    };
+    // The task's name is its function's, as for a local run.
+    Object.defineProperty(run, "name", { value: fn.name });
+    this.#services.set(name, { fn, run: run as TaskFunction });
     return true;
   }
 
@@ -319,7 +347,7 @@ export class Network implements RemoteOps {
 
   /** The service function registered under `name` here. */
   service(name: string): TaskFunction | undefined {
-    return this.#services.get(name);
+    return this.#services.get(name)?.fn;
   }
 
   /**
@@ -344,12 +372,31 @@ export class Network implements RemoteOps {
       asked: new Set(),
       answered: 0,
       waitNew: options?.timeout !== undefined && options.timeout > 0,
+      open: new Map(),
+      over: false,
     };
     const p = park<unknown>(search.queue, task, { timeout: options?.timeout }, undefined);
     this.#searches.add(search);
     for (const peer of this.#peers.values()) this.#ask(search, peer);
     this.#searchDone(search);
-    return p.finally(() => this.#searches.delete(search));
+    return p.finally(() => this.#endSearch(search));
+  }
+
+  /**
+   * Drops what a settled search still waits for: a peer that never answers
+   * its LOCATE (a stalled or hostile one) must not hold an entry until it is
+   * lost. A late answer then finds no request and is ignored.
+   */
+  #endSearch(search: Search): void {
+    search.over = true;
+    this.#searches.delete(search);
+    for (const [req, peer] of search.open) {
+      const pending = this.#pending.get(req);
+      this.#pending.delete(req);
+      peer.pending.delete(req);
+      pending?.queue.shift()?.settle(undefined);
+    }
+    search.open.clear();
   }
 
   /** Sends a file to the peer at `location` (see `Scheduler.sendFile`). */
@@ -390,6 +437,33 @@ export class Network implements RemoteOps {
     ) as Promise<boolean>;
   }
 
+  /**
+   * @internal What this network holds for the tests: requests waiting for
+   * an answer, searches in flight, and per peer the requests, monitors and
+   * service tasks it has here.
+   */
+  get held(): {
+    pending: number;
+    searches: number;
+    peerPending: number;
+    monitors: number;
+    services: number;
+  } {
+    let peerPending = 0, monitors = 0, services = 0;
+    for (const p of this.#peers.values()) {
+      peerPending += p.pending.size;
+      monitors += p.monitors.size;
+      services += p.services;
+    }
+    return {
+      pending: this.#pending.size,
+      searches: this.#searches.size,
+      peerPending,
+      monitors,
+      services,
+    };
+  }
+
   /** Says goodbye to every peer and stops listening. */
   async close(): Promise<void> {
     if (this.#closed) return;
@@ -399,6 +473,8 @@ export class Network implements RemoteOps {
     await this.#hub.close();
     for (const s of this.#searches) s.queue.settleAll(undefined);
   }
+
+  #fileEvent = (event: Parameters<FileListener>[0]): void => this.onFile?.(event);
 
   /** Where received files go: `destPath`, or a temporary folder made on first use. */
   #destPath = (): Promise<string> => {
@@ -473,7 +549,17 @@ export class Network implements RemoteOps {
     let w = peer.monitors.get(key);
     if (w === undefined) peer.monitors.set(key, w = { ref: t, watchers: [] });
     w.watchers.push(watcher);
-    this.#sendOp(peer, [op.MONITOR, t.id, t.incarnation, watcher]);
+    try {
+      this.#sendOp(peer, [op.MONITOR, t.id, t.incarnation, watcher]);
+    } catch (e) {
+      // The link's queue is full (MailboxFull): the peer never hears of this
+      // monitor, so nothing may wait for its status (nor hear "unreachable"
+      // for it later). The caller gets the error, as `send` gives it.
+      const i = w.watchers.lastIndexOf(watcher);
+      if (i >= 0) w.watchers.splice(i, 1);
+      if (w.watchers.length === 0) peer.monitors.delete(key);
+      throw e;
+    }
   }
 
   sendChannel(c: RemoteChannel, message: unknown): boolean {
@@ -665,6 +751,7 @@ export class Network implements RemoteOps {
     const p = park<unknown>(queue, undefined, undefined, undefined);
     this.#pending.set(req, { queue, peer: peer.info.id, lost: "undefined" });
     peer.pending.add(req);
+    search.open.set(req, peer);
     let sent = false;
     try {
       sent = this.#sendOp(peer, [op.LOCATE, req, search.kind, search.name]);
@@ -676,6 +763,8 @@ export class Network implements RemoteOps {
     p.then((found) => {
       this.#pending.delete(req);
       peer.pending.delete(req);
+      if (search.over) return;
+      search.open.delete(req);
       search.answered++;
       if (found !== undefined && found !== null) {
         search.queue.shift()?.settle(this.#located(search.kind, found, peer));
@@ -811,6 +900,7 @@ export class Network implements RemoteOps {
         subscriptions: new Map(),
         files: new Map(),
         serving: 0,
+        services: 0,
       };
       this.#peers.set(info.id, peer);
     } else peer.link = link;
@@ -1127,15 +1217,32 @@ export class Network implements RemoteOps {
       }
       case op.SVC_RUN: {
         const req = m[1] as number;
-        const fn = this.#services.get(m[2] as string);
-        if (fn === undefined) {
+        const entry = this.#services.get(m[2] as string);
+        if (entry === undefined) {
           this.#fail(peer, req, new Error(`no service '${m[2]}' here`));
           return;
         }
+        // Each run is a task that may live long: one peer may not start
+        // them without bound. Refused, the request fails; the link stays.
+        const max = this.config.maxServiceTasks;
+        if (peer.services >= max) {
+          this.#fail(
+            peer,
+            req,
+            new RangeError(
+              `service '${
+                m[2]
+              }' refused: ${max} service tasks of this peer are running here (maxServiceTasks)`,
+            ),
+          );
+          return;
+        }
         let t: Task;
+        peer.services++;
         try {
-          t = this.scheduler.spawn(fn, ...(m[3] as unknown[]));
+          t = this.scheduler.spawn(entry.run, peer, ...(m[3] as unknown[]));
         } catch (e) {
+          peer.services--;
           this.#fail(peer, req, e);
           return;
         }
@@ -1159,6 +1266,7 @@ export class Network implements RemoteOps {
           (req, value) => this.#reply(peer, req, value),
           (req, error) => this.#fail(peer, req, error),
           () => this.#peers.get(peer.info.id) === peer,
+          this.#fileEvent,
         );
         return;
     }

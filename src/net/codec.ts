@@ -51,12 +51,14 @@ import { encodeValue } from "./_codec_encode.ts";
 import { type CodecLimits, type ResolvedLimits, resolveLimits } from "./_codec_limits.ts";
 import {
   byUserTag,
+  type ErrorClass,
   EXT_ERROR,
   EXT_MAP,
   EXT_MONITOR_STATUS,
   EXT_USER,
   KNOWN_ERRORS,
   register,
+  registerError,
   USER_TAG_MAX,
   USER_TAG_MIN,
 } from "./_codec_registry.ts";
@@ -231,6 +233,44 @@ export function registerMessageClass<T extends object, P = unknown>(
   }, () => {});
 }
 
+/**
+ * Makes errors of `Class` travel as themselves: a peer that registered the
+ * same `key` rebuilds them with `Class`'s prototype (so `instanceof` works),
+ * with `name`, `message`, `stack`, own fields and `cause`, without running
+ * the constructor. Without it they arrive as `RemoteError`, and so they do at
+ * a peer that has not registered `key`. Exactly that class is matched, not
+ * its subclasses. `key` is a name of 1 to 256 characters, stable across
+ * versions (prefix it with your package's name); a key or class registered
+ * twice is a `TypeError`, as is a class that does not extend `Error`.
+ *
+ * @example
+ * ```ts
+ * import { Codec, type CodecContext, registerErrorClass } from "@denocos/denocos/net";
+ *
+ * class OutOfStock extends Error {
+ *   constructor(readonly item: string) {
+ *     super(`no ${item} left`);
+ *     this.name = "OutOfStock";
+ *   }
+ * }
+ * registerErrorClass("shop.OutOfStock", OutOfStock);
+ * const context = { isTask: () => false, isChannel: () => false } as unknown as CodecContext;
+ * const codec = new Codec(context);
+ * const back = codec.decode(codec.encode(new OutOfStock("tea"))) as OutOfStock;
+ * console.log(back instanceof OutOfStock, back.item); // true "tea"
+ * ```
+ */
+export function registerErrorClass(
+  key: string,
+  // deno-lint-ignore no-explicit-any
+  Class: abstract new (...args: any[]) => Error,
+): void {
+  if (typeof key !== "string" || key.length === 0 || key.length > 256) {
+    throw new TypeError("registerErrorClass: key must be a string of 1 to 256 characters");
+  }
+  registerError(key, Class as ErrorClass);
+}
+
 // --- extension readers ------------------------------------------------------
 //
 // The decoder (./_codec_decode.ts) reads references itself; the other
@@ -260,8 +300,9 @@ function decodeError(p: unknown[]): Error {
     (fields !== null && (typeof fields !== "object" || Array.isArray(fields))) ||
     typeof hasCause !== "boolean"
   ) throw new ProtocolError("codec: malformed error");
-  const Class = key === "" ? RemoteError : KNOWN_ERRORS.get(key);
-  if (Class === undefined) throw new ProtocolError(`codec: unknown error class '${key}'`);
+  // A key this side has not registered (a newer peer's, an application's
+  // error class) is what RemoteError is for; it must not fail the link.
+  const Class = key === "" ? RemoteError : KNOWN_ERRORS.get(key) ?? RemoteError;
   // Built as an Error with the class's prototype, without running its
   // constructor (whose parameters differ from class to class).
   const error = Reflect.construct(Error, [message], Class) as Error;

@@ -40,6 +40,7 @@ export {
   type CodecLimits,
   DEFAULT_CODEC_LIMITS,
   type MessageClassHandlers,
+  registerErrorClass,
   registerMessageClass,
   type TaskRefRecord,
 } from "./codec.ts";

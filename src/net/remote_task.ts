@@ -20,7 +20,8 @@ import type { RemoteOps } from "./_remote_ops.ts";
  *
  * `send` is fire-and-forget (in order per peer); `deliver` resolves once the
  * remote mailbox has the message. The watcher of a remote task is always
- * local: `task.monitor(remoteTask)`.
+ * local: `task.monitor(remoteTask)`, which throws `MailboxFull` (watching
+ * nothing) when the link's send queue is full, as `send` does.
  *
  * @example
  * ```ts ignore
@@ -120,7 +121,10 @@ export class RemoteTask implements RemoteEndpoint {
     return this.ops.finishTask(this, options);
   }
 
-  /** @internal the monitor seam: `watcher.monitor(this)` lands here. */
+  /**
+   * @internal the monitor seam: `watcher.monitor(this)` lands here. Throws
+   * `MailboxFull`, registering nothing, when the link's queue is full.
+   */
   addMonitor(watcher: Task): void {
     this.ops.monitorTask(this, watcher);
   }

@@ -62,6 +62,12 @@ export interface PeerListenOptions {
   maxMessageSize?: number;
   /** Unsent bytes a link may queue before `send` throws `MailboxFull` (default 64 MiB). */
   maxQueuedBytes?: number;
+  /**
+   * Service tasks one peer may have running here at once (default 10,000):
+   * past it, that peer's `svc.run(...)` rejects with a `RangeError` and its
+   * link stays up.
+   */
+  maxServiceTasks?: number;
   /** Where files sent by peers land (default: a new temporary folder). */
   destPath?: string;
   /** How bytes travel (default TCP; `SimulatedNetwork.transport()` in tests). */
@@ -96,6 +102,9 @@ export interface PeerOptions {
 
 const MIB = 1024 * 1024;
 
+/** @internal a scheduler's network (`null` before `listen`), for the tests. */
+export let networkOf: (s: Scheduler) => Network | null;
+
 /**
  * A scheduler that can become a peer. Everything of the core `Scheduler`,
  * plus `listen`, `peer`, `peers`, `peerStatus`, `closePeer`, services and
@@ -116,6 +125,10 @@ const MIB = 1024 * 1024;
 export class Scheduler extends CoreScheduler {
   #net: Network | null = null;
   #starting: Promise<Location> | null = null;
+
+  static {
+    networkOf = (s) => s.#net;
+  }
 
   /**
    * Creates a `Scheduler`.
@@ -306,6 +319,14 @@ function positive(name: string, v: number | undefined, fallback: number): number
   return v;
 }
 
+function count(name: string, v: number | undefined, fallback: number): number {
+  if (v === undefined) return fallback;
+  if (!Number.isSafeInteger(v) || v < 1) {
+    throw new RangeError(`listen: '${name}' must be an integer >= 1, got ${v}`);
+  }
+  return v;
+}
+
 function listenConfig(o: PeerListenOptions | undefined) {
   const port = o?.port ?? DEFAULT_PORT;
   if (!Number.isInteger(port) || port < 0 || port > 65535) {
@@ -328,6 +349,7 @@ function listenConfig(o: PeerListenOptions | undefined) {
     peerTimeout: positive("peerTimeout", o?.peerTimeout, 2500),
     maxMessageSize: positive("maxMessageSize", o?.maxMessageSize, 64 * MIB),
     maxQueuedBytes: positive("maxQueuedBytes", o?.maxQueuedBytes, 64 * MIB),
+    maxServiceTasks: count("maxServiceTasks", o?.maxServiceTasks, 10_000),
     transport: o?.transport ?? tcpTransport,
     destPath: o?.destPath,
   };

@@ -4,8 +4,17 @@
  * be ignored; the scheduler goes on serving everyone else.
  */
 import assert from "node:assert/strict";
-import { Channel, MonitorStatus, type RemoteTask, Scheduler, Service } from "../../mod.ts";
+import {
+  Channel,
+  MonitorStatus,
+  type RemoteTask,
+  Scheduler,
+  Service,
+  type Task,
+  TaskTerminated,
+} from "../../mod.ts";
 import * as op from "../../src/net/_ops.ts";
+import { networkOf } from "../../src/net/scheduler.ts";
 import { MAX_SERVING } from "../../src/net/_network.ts";
 import { Cluster } from "./_cluster.ts";
 import { fakeStatus, hostile, Ref } from "./_hostile.ts";
@@ -430,4 +439,165 @@ Deno.test("hostile: a FINISH flood for a live task is refused past a cap, not pi
   assert.equal(await victim.finish(), "end");
   const first = await evil.next((m) => m[1] === 10);
   assert.deepEqual(first, [op.REPLY, 10, "end"]);
+});
+
+/** What `s`'s network still holds; all zero once nothing is in flight. */
+function held(s: Scheduler) {
+  return networkOf(s)!.held;
+}
+
+const NOTHING = { pending: 0, searches: 0, peerPending: 0, monitors: 0, services: 0 };
+
+/** `a` and a raw peer that answers nothing unless told; `a` knows it is online. */
+async function silentPeer(c: Cluster, a: Scheduler) {
+  const evil = await hostile(c.net.transport("evil"), a.location!);
+  evil.send([op.LOCATE, 1, op.KIND_TASK, "anyone"]);
+  await evil.next((m) => m[0] === op.REPLY && m[1] === 1);
+  return evil;
+}
+
+Deno.test("locate: a peer that never answers does not outlive the locate's timeout", async () => {
+  await using c = new Cluster();
+  const a = await c.add({ host: "a" });
+  await using evil = await silentPeer(c, a);
+  assert.equal(await a.locate("nobody", { timeout: 50 }), undefined);
+  assert.equal(await a.locateChannel("nothing", { timeout: 50 }), undefined);
+  assert.equal(await Service.locate("none", { scheduler: a, timeout: 50 }), undefined);
+  for (let i = 0; i < 3; i++) await evil.next((m) => m[0] === op.LOCATE);
+  assert.deepEqual(held(a), NOTHING);
+  assert.ok(evil.online);
+});
+
+Deno.test("locate: found elsewhere, a silent peer's LOCATE is dropped; without a timeout it ends when that peer is lost", async () => {
+  await using c = new Cluster();
+  const [a, b] = await c.star(2);
+  const target = b.spawn(async (task) => {
+    task.register("target");
+    await task.receive({ timeout: 10_000 });
+  });
+  await b.spawn(() => {}).finish();
+  const evil = await silentPeer(c, a);
+  // No timeout: b's answer ends it; evil's request must not stay behind.
+  const found = await a.locate("target");
+  assert.equal((found as RemoteTask | undefined)?.id, target.id);
+  await evil.next((m) => m[0] === op.LOCATE && m[3] === "target");
+  assert.deepEqual(held(a), NOTHING);
+  // No timeout, b says no, evil says nothing: it ends once evil is lost.
+  const search = a.locate("nowhere");
+  await evil.next((m) => m[0] === op.LOCATE && m[3] === "nowhere");
+  await evil.hub.close();
+  assert.equal(await search, undefined);
+  assert.deepEqual(held(a), NOTHING);
+  found!.send("done");
+  await target.finish();
+});
+
+Deno.test("locate: a task terminated while it searches leaves nothing pending", async () => {
+  await using c = new Cluster();
+  const a = await c.add({ host: "a" });
+  await using evil = await silentPeer(c, a);
+  const seeker = a.spawn((task) => task.scheduler.locate("nobody"));
+  const ask = await evil.next((m) => m[0] === op.LOCATE && m[3] === "nobody");
+  seeker.terminate();
+  await assert.rejects(seeker.finish(), TaskTerminated);
+  assert.deepEqual(held(a), NOTHING);
+  // Its late answer is nobody's, and harmless.
+  evil.send([op.REPLY, ask[1], null]);
+  evil.send([op.LOCATE, 2, op.KIND_TASK, "anyone"]);
+  await evil.next((m) => m[0] === op.REPLY && m[1] === 2);
+  assert.deepEqual(held(a), NOTHING);
+  assert.ok(evil.online);
+});
+
+Deno.test("monitor: a MONITOR that finds the link's queue full throws MailboxFull and leaves no entry", async () => {
+  await using c = new Cluster();
+  const { gate, a, evil } = await stalledPeer(c);
+  await using _e = evil;
+  const victim = a.spawn(async (task) => {
+    task.register("victim");
+    const back = (await task.receive<RemoteTask>({ timeout: 10_000 }))!;
+    await task.receive({ timeout: 10_000 }); // "fill"
+    for (let size = 32 * 1024; size >= 1; size >>= 1) {
+      try {
+        for (let i = 0; i < 100_000; i++) back.send(new Uint8Array(size));
+      } catch { /* full at this size */ }
+    }
+    try {
+      task.monitor(back);
+      return "monitored";
+    } catch (e) {
+      return (e as Error).name;
+    }
+  });
+  await a.spawn(() => {}).finish();
+  evil.send([op.LOCATE, 1, op.KIND_TASK, "victim"]);
+  const [, , ref] = await evil.next((m) => m[0] === op.REPLY && m[1] === 1) as [0, 0, Ref];
+  const { id, incarnation } = ref.record;
+  const mine = new Ref({
+    peer: evil.id,
+    incarnation: 1,
+    id: 9,
+    name: "mine",
+    location: evil.hub.location,
+  });
+  evil.send([op.SEND, id, incarnation, mine]);
+  evil.send([op.DELIVER, 2, id, incarnation, "fill"]);
+  await evil.next((m) => m[0] === op.REPLY && m[1] === 2);
+  gate.stall();
+  assert.equal(await victim.finish(), "MailboxFull");
+  assert.equal(held(a).monitors, 0);
+  gate.resume();
+});
+
+Deno.test("services: past maxServiceTasks a peer's run is refused with RangeError; the link stays", async () => {
+  await using c = new Cluster();
+  const a = await c.add({ host: "a", maxServiceTasks: 2 });
+  const b = await c.add({ host: "b" });
+  await b.peer({ hostname: "a", port: 9705 });
+  a.registerService("hold", async (task: Task) => await task.receive({ timeout: 10_000 }));
+  const svc = (await Service.locate("hold", { scheduler: b, timeout: 10_000 }))!;
+  const one = await svc.run() as RemoteTask;
+  const two = await svc.run() as RemoteTask;
+  await assert.rejects(
+    svc.run(),
+    (e) => e instanceof RangeError && /maxServiceTasks/.test(e.message),
+  );
+  assert.equal(held(a).services, 2);
+  assert.equal(b.peers().length, 1);
+  // One ends: there is room for one more.
+  one.send("go");
+  assert.equal(await one.finish({ timeout: 10_000 }), "go");
+  const three = await svc.run() as RemoteTask;
+  await assert.rejects(svc.run(), RangeError);
+  two.send(2);
+  three.send(3);
+  assert.equal(await two.finish({ timeout: 10_000 }), 2);
+  assert.equal(await three.finish({ timeout: 10_000 }), 3);
+  assert.equal(held(a).services, 0);
+  assert.throws(() => new Scheduler().listen({ maxServiceTasks: 0 }), RangeError);
+});
+
+Deno.test("services: a peer flooding SVC_RUN gets maxServiceTasks tasks, the rest refused", async () => {
+  await using c = new Cluster();
+  const a = await c.add({ host: "a", maxServiceTasks: 10 });
+  let started = 0;
+  a.registerService("wait", async (task: Task) => {
+    started++;
+    await task.receive({ timeout: 10_000 });
+  });
+  const evil = await hostile(c.net.transport("evil"), a.location!);
+  for (let r = 1; r <= 100; r++) evil.send([op.SVC_RUN, r, "wait", []]);
+  let refused = 0;
+  const refs: Ref[] = [];
+  for (let r = 1; r <= 100; r++) {
+    const m = await evil.next((x) => (x[0] === op.REPLY || x[0] === op.FAIL) && x[1] === r);
+    if (m[0] === op.FAIL) refused++;
+    else refs.push(m[2] as Ref);
+  }
+  assert.equal(refused, 90);
+  assert.ok(evil.online);
+  await a.spawn(() => {}).finish();
+  assert.equal(started, 10);
+  for (const ref of refs) evil.send([op.SEND, ref.record.id, ref.record.incarnation, "end"]);
+  await evil.hub.close();
 });

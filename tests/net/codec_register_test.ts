@@ -4,8 +4,13 @@
  * each test uses tags of its own.
  */
 import assert from "node:assert/strict";
-import { Codec, registerInternalClass, registerMessageClass } from "../../src/net/codec.ts";
-import { ProtocolError } from "../../src/net/errors.ts";
+import {
+  Codec,
+  registerErrorClass,
+  registerInternalClass,
+  registerMessageClass,
+} from "../../src/net/codec.ts";
+import { ProtocolError, RemoteError } from "../../src/net/errors.ts";
 import { codec, fakeContext, FakeTask, roundTrip } from "./_codec_util.ts";
 
 class Point {
@@ -146,4 +151,47 @@ Deno.test("registerInternalClass: a denocos type under its own extension type", 
       RangeError,
     );
   }
+});
+
+class OutOfStock extends Error {
+  constructor(readonly item: string) {
+    super(`no ${item} left`);
+    this.name = "OutOfStock";
+  }
+}
+registerErrorClass("test.OutOfStock", OutOfStock);
+
+Deno.test("registerErrorClass: a registered error comes back as its class, with its fields", () => {
+  const back = roundTrip({ e: new OutOfStock("tea") }).e;
+  assert.ok(back instanceof OutOfStock, String(back));
+  assert.equal(back.item, "tea");
+  assert.equal(back.message, "no tea left");
+  assert.equal(back.name, "OutOfStock");
+  assert.match(back.stack ?? "", /OutOfStock/);
+});
+
+Deno.test("registerErrorClass: keys and classes once each, Error subclasses only", () => {
+  class Other extends Error {}
+  assert.throws(() => registerErrorClass("test.OutOfStock", Other), TypeError);
+  assert.throws(() => registerErrorClass("test.Again", OutOfStock), TypeError);
+  assert.throws(() => registerErrorClass("TaskTerminated", Other), TypeError);
+  assert.throws(() => registerErrorClass("", Other), TypeError);
+  assert.throws(() => registerErrorClass("x".repeat(257), Other), TypeError);
+  assert.throws(
+    () => registerErrorClass("test.NotAnError", Point as unknown as typeof Other),
+    TypeError,
+  );
+});
+
+Deno.test("registerErrorClass: a key the receiver does not know arrives as RemoteError", () => {
+  class Unknown extends Error {}
+  registerErrorClass("test.Unknown", Unknown);
+  const bytes = codec().encode(new Unknown("far away"));
+  // The receiver's view: the same bytes, a key it never registered.
+  const at = bytes.indexOf("test.Unknown".charCodeAt(0));
+  const foreign = bytes.slice();
+  foreign.set(new TextEncoder().encode("test.Unknowx"), at);
+  const back = codec().decode(foreign) as RemoteError;
+  assert.ok(back instanceof RemoteError, String(back));
+  assert.equal(back.message, "far away");
 });

@@ -5,6 +5,8 @@
 import assert from "node:assert/strict";
 import type { Scheduler } from "../../mod.ts";
 import * as op from "../../src/net/_ops.ts";
+import { FILE_CHUNK, fileBuffers, type FileEvent } from "../../src/net/_files.ts";
+import { networkOf } from "../../src/net/scheduler.ts";
 import { Cluster } from "./_cluster.ts";
 import { hostile } from "./_hostile.ts";
 
@@ -37,18 +39,59 @@ async function pair(): Promise<
   };
 }
 
-/** Waits until `dir` holds exactly `names` (files appear or go asynchronously). */
-async function until(dir: string, names: string[]): Promise<void> {
-  const deadline = performance.now() + 10_000;
-  let now: string[] = [];
-  while (performance.now() < deadline) {
-    now = [];
-    for await (const e of Deno.readDir(dir)) now.push(e.name);
-    now.sort();
-    if (JSON.stringify(now) === JSON.stringify([...names].sort())) return;
-    await new Promise((r) => setTimeout(r, 10));
+/**
+ * Resolves once `check()` holds, checking again at every file event of the
+ * receiver `s` (a chunk written, a file in place, a partial file removed);
+ * fails after 10 s.
+ */
+async function whenFiles(
+  s: Scheduler,
+  check: () => boolean | Promise<boolean>,
+  what: string,
+): Promise<void> {
+  const net = networkOf(s)!;
+  let kick = () => {};
+  net.onFile = () => kick();
+  const limit = performance.now() + 10_000;
+  try {
+    for (;;) {
+      const next = new Promise<boolean>((r) => kick = () => r(false));
+      if (await check()) return;
+      let timer: ReturnType<typeof setTimeout> | undefined;
+      const late = new Promise<boolean>((r) => {
+        timer = setTimeout(() => r(true), Math.max(0, limit - performance.now()));
+      });
+      const timedOut = await Promise.race([next, late]);
+      clearTimeout(timer);
+      if (timedOut) assert.fail(`timed out waiting for ${what}`);
+    }
+  } finally {
+    net.onFile = undefined;
   }
-  assert.deepEqual(now, names, `${dir} never held just ${names}`);
+}
+
+async function names(dir: string): Promise<string[]> {
+  const now: string[] = [];
+  for await (const e of Deno.readDir(dir)) now.push(e.name);
+  return now.sort();
+}
+
+/** Waits until `dir` holds exactly `want` (partial files go asynchronously). */
+async function until(s: Scheduler, dir: string, want: string[]): Promise<void> {
+  const sorted = JSON.stringify([...want].sort());
+  await whenFiles(s, async () => JSON.stringify(await names(dir)) === sorted, `${dir}: ${want}`);
+}
+
+/** Resolves the first file event of `type` at the receiver `s` (set it up before the send). */
+function firstEvent(s: Scheduler, type: FileEvent["type"]): Promise<FileEvent> {
+  const net = networkOf(s)!;
+  return new Promise((resolve) => {
+    net.onFile = (e) => {
+      if (e.type !== type) return;
+      net.onFile = undefined;
+      resolve(e);
+    };
+  });
 }
 
 Deno.test("sendFile keeps content, mtime and mode; an identical file is not sent again", async () => {
@@ -69,7 +112,7 @@ Deno.test("sendFile keeps content, mtime and mode; an identical file is not sent
   const st = await Deno.stat(got);
   assert.equal(st.mode! & 0o777, 0o640);
   assert.equal(st.mtime!.getTime(), mtime.getTime());
-  await until(`${p.dest}/in/sub`, ["data.bin"]);
+  await until(p.b, `${p.dest}/in/sub`, ["data.bin"]);
   // Identical: nothing travels.
   assert.equal(await p.a.sendFile(p.b.location!, path, { dir: "in/sub" }), 0);
   // Different content, same name: refused unless overwrite.
@@ -81,6 +124,73 @@ Deno.test("sendFile keeps content, mtime and mode; an identical file is not sent
   await Deno.writeFile(`${p.src}/empty`, new Uint8Array());
   assert.equal(await p.a.sendFile(p.b.location!, `${p.src}/empty`), 0);
   assert.equal((await Deno.stat(`${p.dest}/empty`)).size, 0);
+});
+
+Deno.test("sendFile streams: a file of many chunks, written as it arrives, two chunks in memory at most", async () => {
+  await using p = await pair();
+  const path = `${p.src}/huge.bin`;
+  const chunks = 24;
+  const size = chunks * FILE_CHUNK + 12_345;
+  {
+    using f = await Deno.open(path, { write: true, create: true });
+    const block = new Uint8Array(FILE_CHUNK);
+    for (let i = 0; i <= chunks; i++) {
+      block.fill(i);
+      let view = block.subarray(0, i < chunks ? FILE_CHUNK : 12_345);
+      while (view.length > 0) view = view.subarray(await f.write(view));
+    }
+  }
+  // At each chunk the receiver has written, its partial file holds exactly
+  // what has arrived: it writes as it goes, it does not gather.
+  const seen: number[] = [];
+  const wrong: string[] = [];
+  const net = networkOf(p.b)!;
+  net.onFile = (e) => {
+    if (e.type !== "written") return;
+    seen.push(e.received);
+    const on = Deno.statSync(e.part).size;
+    if (on !== e.received) wrong.push(`${on} on disk after ${e.received} received`);
+  };
+  fileBuffers.peak = fileBuffers.now;
+  try {
+    assert.equal(await p.a.sendFile(p.b.location!, path), size);
+  } finally {
+    net.onFile = undefined;
+  }
+  assert.deepEqual(wrong, []);
+  assert.equal(seen.length, chunks + 1);
+  assert.equal(seen.at(-1), size);
+  // Sender's read buffer and the receiver's chunk being written, no more.
+  assert.ok(fileBuffers.peak <= 2 * FILE_CHUNK, `peak ${fileBuffers.peak} bytes buffered`);
+  assert.ok(fileBuffers.peak >= FILE_CHUNK, `peak ${fileBuffers.peak}: nothing counted?`);
+  assert.equal(fileBuffers.now, 0);
+  assert.equal(
+    await sha256Hex(await Deno.readFile(`${p.dest}/huge.bin`)),
+    await sha256Hex(await Deno.readFile(path)),
+  );
+  // Sent again, the receiver hashes what it has a chunk at a time too.
+  fileBuffers.peak = fileBuffers.now;
+  assert.equal(await p.a.sendFile(p.b.location!, path), 0);
+  assert.ok(fileBuffers.peak <= 2 * FILE_CHUNK, `peak ${fileBuffers.peak} bytes buffered`);
+  assert.equal(fileBuffers.now, 0);
+});
+
+Deno.test("sendFile: a file that changes while it is sent is refused; the receiver keeps nothing", async () => {
+  await using p = await pair();
+  const path = `${p.src}/moving.bin`;
+  await Deno.writeFile(path, new Uint8Array(3 * FILE_CHUNK));
+  // Once the first chunk is in, the end of the file changes (same size):
+  // the offer's hash no longer holds for what is sent.
+  const net = networkOf(p.b)!;
+  net.onFile = (e) => {
+    if (e.type !== "written") return;
+    net.onFile = undefined;
+    using f = Deno.openSync(path, { write: true });
+    f.seekSync(2 * FILE_CHUNK, Deno.SeekMode.Start);
+    f.writeSync(new Uint8Array([1, 2, 3]));
+  };
+  await assert.rejects(p.a.sendFile(p.b.location!, path), /changed while it was sent/);
+  await until(p.b, p.dest, []);
 });
 
 Deno.test("deleteFile removes a file sent earlier; refuses names and dirs outside destPath", async () => {
@@ -156,11 +266,20 @@ Deno.test("files from a hostile peer: oversized, truncated or corrupt transfers 
     op.REPLY,
   );
   assert.equal((await ask([op.FILE_END, req++, bad]))[0], op.FAIL);
+  // A chunk over the wire's chunk size, even within the announced size.
+  const wide = req++;
+  const wideBody = new Uint8Array(FILE_CHUNK + 1);
+  assert.deepEqual(
+    await ask([op.FILE_OPEN, wide, "wide", "", wideBody.length, null, null, hash, false]),
+    [op.REPLY, wide, "send"],
+  );
+  assert.equal((await ask([op.FILE_DATA, req++, wide, wideBody]))[0], op.FAIL);
+  assert.equal((await ask([op.FILE_END, req++, wide]))[0], op.FAIL);
   // And one good file, to show the link still works.
   const good = await open("good");
   assert.equal((await ask([op.FILE_DATA, req++, good, body]))[0], op.REPLY);
   assert.deepEqual(await ask([op.FILE_END, req++, good]), [op.REPLY, req - 1, true]);
-  await until(p.dest, ["good"]);
+  await until(p.b, p.dest, ["good"]);
   assert.ok(evil.online);
 });
 
@@ -175,7 +294,7 @@ Deno.test("files: a peer lost mid-transfer leaves no partial file", async () => 
   one.send([op.FILE_DATA, 2, 1, body.subarray(0, 50)]);
   await one.next((m) => m[0] === op.REPLY && m[1] === 2);
   await one.hub.close();
-  await until(p.dest, []);
+  await until(p.b, p.dest, []);
   // Lost while the file was being opened.
   const two = await hostile(p.c.net.transport("evil2"), p.b.location!);
   two.send([op.FILE_OPEN, 1, "two", "", body.length, null, null, hash, false]);
@@ -188,35 +307,29 @@ Deno.test("files: a peer lost mid-transfer leaves no partial file", async () => 
   three.send([op.FILE_DATA, 2, 1, body]);
   three.send([op.FILE_END, 3, 1]);
   await three.next((m) => m[0] === op.REPLY && m[1] === 3);
-  await until(p.dest, ["three"]);
+  await until(p.b, p.dest, ["three"]);
 });
 
 Deno.test("sendFile to a peer lost mid-transfer rejects PeerLost; the receiver keeps nothing", async () => {
   await using p = await pair();
   const path = `${p.src}/big.bin`;
   await Deno.writeFile(path, new Uint8Array(8 * 1024 * 1024));
+  // Cut the sender's host off once the transfer is under way: a chunk is
+  // in the receiver's partial file.
+  const written = firstEvent(p.b, "written");
   const sending = p.a.sendFile(p.b.location!, path);
-  // Cut the sender's host off once the transfer is under way.
-  const watcher = p.b.spawn(async (task) => {
-    for (;;) {
-      for await (const e of Deno.readDir(p.dest)) if (e.name.includes(".part")) return;
-      await task.sleep(1);
-    }
-  });
-  await watcher.finish();
+  await written;
   p.c.net.kill("a");
   await assert.rejects(sending);
   // The last chunk may have got there before the kill (only the answer
   // lost): then the whole file is in place. Never a partial one.
-  const deadline = performance.now() + 10_000;
-  let names: string[];
-  do {
-    names = [...Deno.readDirSync(p.dest)].map((e) => e.name);
-    if (!names.some((n) => n.includes(".part"))) break;
-    await new Promise((r) => setTimeout(r, 10));
-  } while (performance.now() < deadline);
-  assert.ok(names.length === 0 || (names.length === 1 && names[0] === "big.bin"), `${names}`);
-  if (names.length === 1) assert.equal((await Deno.stat(`${p.dest}/big.bin`)).size, 8 << 20);
+  let left: string[] = [];
+  await whenFiles(p.b, async () => {
+    left = await names(p.dest);
+    return !left.some((n) => n.includes(".part"));
+  }, "the partial file to go");
+  assert.ok(left.length === 0 || (left.length === 1 && left[0] === "big.bin"), `${left}`);
+  if (left.length === 1) assert.equal((await Deno.stat(`${p.dest}/big.bin`)).size, 8 << 20);
 });
 
 Deno.test("files: a peer opening transfers without end is refused past a cap; nothing stays", async () => {
@@ -234,7 +347,7 @@ Deno.test("files: a peer opening transfers without end is refused past a cap; no
   assert.ok(refused >= 200 - 64, `only ${refused} refused`);
   assert.ok(evil.online);
   await evil.hub.close();
-  await until(p.dest, []);
+  await until(p.b, p.dest, []);
 });
 
 Deno.test("sendFile that gives up mid-transfer (timeout) leaves no partial file at the receiver", async () => {
@@ -248,17 +361,13 @@ Deno.test("sendFile that gives up mid-transfer (timeout) leaves no partial file 
     const path = `${src}/big.bin`;
     await Deno.writeFile(path, new Uint8Array(32 * 1024 * 1024));
     // The timeout is long enough for the transfer to start under load.
+    const written = firstEvent(b, "written");
     const sending = a.sendFile(b.location!, path, { timeout: 2000 });
-    await b.spawn(async (task) => {
-      for (;;) {
-        for await (const e of Deno.readDir(dest)) if (e.name.includes(".part")) return;
-        await task.sleep(1);
-      }
-    }).finish();
+    await written;
     c.net.partition("a", "b");
     await assert.rejects(sending);
     c.net.heal();
-    await until(dest, []);
+    await until(b, dest, []);
   } finally {
     await Deno.remove(src, { recursive: true });
     await Deno.remove(dest, { recursive: true });
@@ -291,7 +400,7 @@ Deno.test("files: two peers sending one name at once each get their own partial 
   }
   assert.deepEqual(answers, [op.REPLY, op.REPLY]);
   assert.equal(await Deno.readTextFile(`${p.dest}/same`), "bbbbb");
-  await until(p.dest, ["same"]);
+  await until(p.b, p.dest, ["same"]);
 });
 
 Deno.test("files: a FILE_OPEN reusing an open transfer's number is refused; nothing leaks", async () => {
@@ -303,5 +412,5 @@ Deno.test("files: a FILE_OPEN reusing an open transfer's number is refused; noth
   evil.send([op.FILE_OPEN, 1, "y", "", 1, null, null, hash, false]);
   assert.equal((await evil.next((m) => m[1] === 1))[0], op.FAIL);
   await evil.hub.close();
-  await until(p.dest, []);
+  await until(p.b, p.dest, []);
 });
