@@ -145,8 +145,14 @@ Deno.test("cli scheduler --dashboard: the cluster's nodes show on its dashboard"
     "0",
   ]);
   const [, port] = await scheduler.waitFor(/^dashboard on http:\/\/127\.0\.0\.1:(\d+)\//m);
-  // The event stream: a snapshot first, then batches; wait for the node there.
-  const res = await fetch(`http://127.0.0.1:${port}/api/events`);
+  // The event stream: a snapshot first, then batches; wait for the node
+  // there, for at most 60 s (a deadline that only fails the test).
+  const deadline = new AbortController();
+  const timer = setTimeout(
+    () => deadline.abort(new Error("no node n1 on the stream in 60 s")),
+    60_000,
+  );
+  const res = await fetch(`http://127.0.0.1:${port}/api/events`, { signal: deadline.signal });
   assert.equal(res.status, 200);
   const reader = res.body!.pipeThrough(new TextDecoderStream()).getReader();
   let seen = "";
@@ -157,6 +163,7 @@ Deno.test("cli scheduler --dashboard: the cluster's nodes show on its dashboard"
       seen += value;
     }
   } finally {
+    clearTimeout(timer);
     await reader.cancel();
   }
   const page = await fetch(`http://127.0.0.1:${port}/`);
