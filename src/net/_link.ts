@@ -35,12 +35,16 @@
  * one (the one dialled by the peer whose id sorts lower; between two dialled
  * by the same peer, the newer) and closing the other at once.
  *
- * When the sessions in a `RESUME` do not match what this side remembers,
- * the peer has forgotten the link (it declared it offline and came back
- * within the same incarnation): both sides then start afresh, and a side
- * that still had a session reports `offline` then `online`, so that its
- * pending requests settle. A new incarnation of the peer gets a new link.
- * An `ACK` or `RESUME` for a seq never sent, or going backwards, is a
+ * A session id changes only when its link goes offline. So a `RESUME`
+ * carrying a peer session other than the one this side knows means the peer
+ * declared the link offline and came back (same incarnation): this side
+ * drops what it held for the old session and reports `offline` then
+ * `online`, so that its pending requests settle, and both number from 1. A
+ * `RESUME` naming a session of ours other than the current one (the peer
+ * never got our `RESUME`, or we started afresh) means the peer has none of
+ * our messages: we send from seq 1. A new incarnation of the peer gets a
+ * new link. An `ACK` for a seq never sent or going backwards, a `RESUME` at
+ * a seq out of range, or one that forgets acknowledged messages, is a
  * `ProtocolError` that ends that connection.
  *
  * @module
@@ -345,26 +349,14 @@ export class PeerLink implements Link, ConnectionEvents {
   resume(conn: Connection, session: number, known: number, delivered: number): void {
     if (conn !== this.#active) return;
     const outbox = this.#outbox;
-    if (known === this.#session && session === this.#peerSession && this.#peerSession !== 0) {
-      // The same sessions on both sides: carry on from where the peer is.
-      if (delivered < outbox.released || delivered > outbox.last) {
-        throw new ProtocolError(
-          `RESUME at seq ${delivered}, outside ${outbox.released}..${outbox.last}`,
-        );
-      }
-      outbox.release(delivered);
-    } else {
-      // One side forgot the link: both start afresh, the peer from its
-      // first message and we from ours. A side that had a session lost
-      // what it held: it reports the peer lost and back.
-      const had = this.#peerSession !== 0;
-      if (had) {
-        this.#outbox.clear();
-        this.#delivered = this.#ackSent = this.#unackedBytes = 0;
-      }
-      this.#peerSession = session;
-      conn.rxSeq = 0;
-      if (had && this.#status === "online") {
+    if (this.#peerSession !== 0 && session !== this.#peerSession) {
+      // A new session: the peer declared us offline and forgot the link
+      // (its session changes only then). What we hold for the old one is
+      // lost: report the peer lost and back, so that pending requests settle.
+      outbox.clear();
+      this.#peerSession = 0;
+      this.#delivered = this.#ackSent = this.#unackedBytes = 0;
+      if (this.#status === "online") {
         logger.info("peer {peer} forgot the link; starting afresh", { peer: this.#describe() });
         this.#ctx.offline(this, `${this.#describe()} started a new session`);
         if (this.#active !== conn) return;
@@ -372,8 +364,28 @@ export class PeerLink implements Link, ConnectionEvents {
         if (this.#active !== conn) return;
       }
     }
+    if (this.#peerSession === 0) {
+      // Its first connection to us (or the first since it forgot): it numbers from 1.
+      this.#peerSession = session;
+      conn.rxSeq = this.#delivered = this.#ackSent = 0;
+    }
+    let from = 1;
+    if (known === this.#session) {
+      // It has our session: carry on after the last it delivered.
+      if (delivered < outbox.released || delivered > outbox.last) {
+        throw new ProtocolError(
+          `RESUME at seq ${delivered}, outside ${outbox.released}..${outbox.last}`,
+        );
+      }
+      outbox.release(delivered);
+      from = delivered + 1;
+    } else if (outbox.released > 0) {
+      // It never had our session (its RESUME crossed the end of the last
+      // connection), yet it acknowledged messages of it: it cannot be both.
+      throw new ProtocolError(`RESUME without our session after ACK ${outbox.released}`);
+    }
     const writer = conn.writer!;
-    outbox.each(outbox.released + 1, (body, large) => writer.writeMessage(body, large));
+    outbox.each(from, (body, large) => writer.writeMessage(body, large));
     this.#live = true;
     this.#whenLive?.();
   }

@@ -384,3 +384,78 @@ Deno.test("link (tcp): an ACK for a seq never sent, an ACK going back, a RESUME 
     await good.hub.close();
   }
 });
+
+for (const seed of [1, 7]) {
+  Deno.test(`link (sim): dials crossing from both sides under drop(rate) lose and duplicate nothing (seed ${seed})`, async () => {
+    const net = new SimulatedNetwork({ seed });
+    net.delay(seed % 3);
+    const options = {
+      heartbeatInterval: 50,
+      peerTimeout: 30_000,
+      maxMessageSize: 1 << 20,
+      maxQueuedBytes: 4 << 20,
+    };
+    const a = await recorder(net.transport(), options);
+    const b = await recorder(net.transport(), options);
+    try {
+      const [ab, ba] = await Promise.all([
+        a.hub.connect(b.hub.location, { timeout: LIMIT }),
+        b.hub.connect(a.hub.location, { timeout: LIMIT }),
+      ]);
+      const N = 3000;
+      net.drop(0.05);
+      const count = (r: typeof a, from: string) => r.received.get(from)?.length ?? 0;
+      for (let i = 0; i < N; i += 100) {
+        for (let j = i; j < i + 100; j++) {
+          ab.send(enc.encode(`a${j}`));
+          ba.send(enc.encode(`b${j}`));
+        }
+        await b.until(`a's ${i - 100}`, () => count(b, a.id) >= i - 100);
+        await a.until(`b's ${i - 100}`, () => count(a, b.id) >= i - 100);
+      }
+      await b.until("all of a's", () => count(b, a.id) >= N);
+      await a.until("all of b's", () => count(a, b.id) >= N);
+      net.drop(0);
+      assert.deepEqual(b.received.get(a.id), Array.from({ length: N }, (_, i) => `a${i}`));
+      assert.deepEqual(a.received.get(b.id), Array.from({ length: N }, (_, i) => `b${i}`));
+      assert.deepEqual(a.events, [`online ${b.id}`]);
+      assert.deepEqual(b.events, [`online ${a.id}`]);
+    } finally {
+      net.drop(0);
+      await a.hub.close();
+      await b.hub.close();
+    }
+  });
+}
+
+Deno.test("link (sim): a peer that declared the link offline and comes back is a new session: the side that kept the old one reports offline then online", async () => {
+  const net = new SimulatedNetwork({ seed: 31 });
+  const a = await recorder(net.transport(), { heartbeatInterval: 50, peerTimeout: 300 });
+  const b = await recorder(net.transport(), { heartbeatInterval: 50, peerTimeout: 60_000 });
+  try {
+    const link = await a.hub.connect(b.hub.location, { timeout: LIMIT });
+    await b.until("b online", () => b.hub.link(a.id)?.online === true);
+    const back = b.hub.link(a.id)!;
+    link.send(enc.encode("a0"));
+    await b.until("a0", () => b.received.get(a.id)?.length === 1);
+    net.partition(a.hub.location, b.hub.location);
+    await a.until("a offline", () => !link.online);
+    back.send(enc.encode("held by b for the old session"));
+    assert.ok(back.online, "b still waits (a long peerTimeout)");
+    net.heal();
+    const again = await a.hub.connect(b.hub.location, { timeout: LIMIT });
+    await b.until("b restarted the session", () => b.events.length === 3);
+    assert.deepEqual(b.events.slice(0, 1), [`online ${a.id}`]);
+    assert.match(b.events[1], /started a new session/);
+    assert.equal(b.events[2], `online ${a.id}`);
+    again.send(enc.encode("a1"));
+    back.send(enc.encode("b1"));
+    await b.until("a1", () => b.received.get(a.id)!.at(-1) === "a1");
+    await a.until("b1", () => a.received.get(b.id)?.at(-1) === "b1");
+    assert.deepEqual(b.received.get(a.id), ["a0", "a1"]);
+    assert.deepEqual(a.received.get(b.id), ["b1"], "what b held for the old session is dropped");
+  } finally {
+    await a.hub.close();
+    await b.hub.close();
+  }
+});
