@@ -16,8 +16,9 @@
  * acknowledges it. The numbers are implicit: the n-th message on a
  * connection after a `RESUME` announcing seq `s` is seq `s + n`. The
  * receiver acknowledges cumulatively (`ACK` = the last seq it delivered in
- * order) every 64 messages or 16 KiB, and with its heartbeat when idle:
- * never one frame per message. Unacknowledged bytes count against
+ * order) once 64 messages or 16 KiB have come since the last, at the end of
+ * the read that brought them, and with its heartbeat when idle: never one
+ * frame per message. Unacknowledged bytes count against
  * `maxQueuedBytes`, so a peer that stops reading (or acknowledging) makes
  * `send` throw `MailboxFull`.
  *
@@ -160,6 +161,13 @@ export class PeerLink implements Link, ConnectionEvents {
   /** Bytes delivered since then. */
   #unackedBytes = 0;
   readonly #scratch = new Uint8Array(RESUME_BODY);
+  /** An ACK is scheduled for the end of the current read. */
+  #ackDue = false;
+  readonly #ackLater = () => {
+    this.#ackDue = false;
+    const conn = this.#active;
+    if (conn !== null && this.#delivered !== this.#ackSent) this.#ack(conn);
+  };
 
   /**
    * Makes an offline link; the hub attaches its first connection.
@@ -335,8 +343,13 @@ export class PeerLink implements Link, ConnectionEvents {
     if (seq <= delivered) return; // a duplicate: an earlier connection delivered it
     if (seq !== delivered + 1) throw new ProtocolError(`message seq ${seq} after ${delivered}`);
     this.#delivered = seq;
-    if (seq - this.#ackSent >= ACK_EVERY || (this.#unackedBytes += body.length) >= ACK_BYTES) {
-      this.#ack(conn);
+    if (
+      !this.#ackDue &&
+      (seq - this.#ackSent >= ACK_EVERY || (this.#unackedBytes += body.length) >= ACK_BYTES)
+    ) {
+      // After the rest of this read: one ACK covers every message it held.
+      this.#ackDue = true;
+      queueMicrotask(this.#ackLater);
     }
     try {
       this.#ctx.message(this, body);

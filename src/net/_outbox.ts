@@ -62,6 +62,8 @@ export function framedSize(n: number): number {
 export class Outbox {
   #chunks: Chunk[] = [];
   #head = 0;
+  /** The newest chunk, where small messages go. */
+  #tail: Chunk | undefined;
   #spare: Uint8Array | undefined;
   /** Seq of the oldest retained message (`last + 1` when empty). */
   #first = 1;
@@ -93,18 +95,18 @@ export class Outbox {
   append(body: Uint8Array): Uint8Array | undefined {
     const n = body.length;
     this.#last++;
-    this.#bytes += framedSize(n);
     if (n > FRAGMENT_SIZE) {
+      this.#bytes += framedSize(n);
       const buf = body.slice();
-      this.#chunks.push({ buf, end: n, read: 0, large: true });
+      this.#push({ buf, end: n, read: 0, large: true });
       return buf;
     }
-    let tail = this.#head < this.#chunks.length ? this.#chunks[this.#chunks.length - 1] : undefined;
+    this.#bytes += FRAME_HEADER + n;
+    let tail = this.#tail;
     if (tail === undefined || tail.large || tail.buf.length - tail.end < PREFIX + n) {
       const buf = this.#spare ?? new Uint8Array(CHUNK);
       this.#spare = undefined;
-      tail = { buf, end: 0, read: 0, large: false };
-      this.#chunks.push(tail);
+      this.#push(tail = { buf, end: 0, read: 0, large: false });
     }
     const buf = tail.buf;
     let at = tail.end;
@@ -122,21 +124,31 @@ export class Outbox {
   /** Lets go of every message up to seq `upTo` (the peer has them). */
   release(upTo: number): void {
     const chunks = this.#chunks;
-    while (this.#first <= upTo && this.#head < chunks.length) {
+    let first = this.#first;
+    let bytes = this.#bytes;
+    while (first <= upTo && this.#head < chunks.length) {
       const c = chunks[this.#head];
       if (c.large) {
-        this.#bytes -= framedSize(c.end);
+        bytes -= framedSize(c.end);
+        first++;
         c.read = c.end;
       } else {
         const b = c.buf;
-        const at = c.read;
-        const n = ((b[at] << 24) | (b[at + 1] << 16) | (b[at + 2] << 8) | b[at + 3]) >>> 0;
-        c.read = at + PREFIX + n;
-        this.#bytes -= FRAME_HEADER + n;
+        const end = c.end;
+        let at = c.read;
+        while (first <= upTo && at < end) {
+          const n = ((b[at] << 24) | (b[at + 1] << 16) | (b[at + 2] << 8) | b[at + 3]) >>> 0;
+          at += PREFIX + n;
+          bytes -= FRAME_HEADER + n;
+          first++;
+        }
+        c.read = at;
       }
-      this.#first++;
-      if (c.read === c.end) this.#dropHead();
+      if (c.read !== c.end) break;
+      this.#dropHead();
     }
+    this.#first = first;
+    this.#bytes = bytes;
   }
 
   /** Calls `fn` with each retained message from seq `from` on, in order (views, valid during the call). */
@@ -162,9 +174,15 @@ export class Outbox {
   clear(): void {
     this.#chunks = [];
     this.#head = 0;
+    this.#tail = undefined;
     this.#first = 1;
     this.#last = 0;
     this.#bytes = 0;
+  }
+
+  #push(c: Chunk): void {
+    this.#chunks.push(c);
+    this.#tail = c;
   }
 
   #dropHead(): void {
@@ -178,6 +196,7 @@ export class Outbox {
       }
       chunks.length = 0;
       this.#head = 0;
+      this.#tail = undefined;
       return;
     }
     if (!c.large && c.buf.length === CHUNK) this.#spare = c.buf;
