@@ -1,44 +1,80 @@
 /**
  * One authenticated transport connection inside a link: its frame reader,
  * the writer it is fed from, its heartbeats. The link decides what happens
- * to it; the connection only reports what it saw.
+ * to it; the connection only reports what it saw, after checking that the
+ * peer keeps to the order of a link's connection: its `RESUME` first, then
+ * messages, acknowledgements and heartbeats.
  *
  * @module
  */
 
-import { getLogger } from "@logtape/logtape";
-import { FRAME_GOODBYE, FRAME_MSG, FrameReader, type FrameWriter } from "./_frames.ts";
+import {
+  FRAME_ACK,
+  FRAME_GOODBYE,
+  FRAME_MSG,
+  FRAME_RESUME,
+  FrameReader,
+  type FrameWriter,
+} from "./_frames.ts";
+import { ProtocolError } from "./errors.ts";
 import type { PeerIdentity } from "./_handshake.ts";
 import { Heartbeats, type HeartbeatTarget } from "./_heartbeats.ts";
 import type { TransportConn } from "./transport.ts";
 
-const logger = getLogger(["denocos", "net"]);
-
-/** What a connection reports to the link that owns it. */
+/**
+ * What a connection reports to the link that owns it. A handler that
+ * throws (a `ProtocolError` for what the peer said) ends the connection.
+ */
 export interface ConnectionEvents {
-  /** One whole message; `body` is valid only during the call. */
+  /** One whole message, the connection's `rxSeq`-th; `body` is valid only during the call. */
   message(conn: Connection, body: Uint8Array): void;
+  /** The peer's `RESUME`: its session, the session of ours it knows, the last seq it delivered. */
+  resume(conn: Connection, session: number, known: number, delivered: number): void;
+  /** The peer's cumulative acknowledgement. */
+  ack(conn: Connection, seq: number): void;
+  /** A heartbeat is due: the link writes one (or an acknowledgement). */
+  heartbeat(conn: Connection): void;
   /** The peer sent GOODBYE: it is leaving. */
   goodbye(conn: Connection): void;
-  /** The peer gave this connection up for another one: nothing more of its own comes on it. */
-  drained(conn: Connection): void;
   /** The connection ended: closed, reset, broke the protocol, or (`silent`) timed out. */
   ended(conn: Connection, reason: string, silent: boolean): void;
 }
 
 const IGNORE: ConnectionEvents = {
   message() {},
+  resume() {},
+  ack() {},
+  heartbeat() {},
   goodbye() {},
-  drained() {},
   ended() {},
 };
 
-/**
- * The DRAIN marker: an empty `MSG`. No encoded message is empty, so it
- * cannot be confused with one; it says "this connection carries nothing
- * more of mine" when two connections were resolved into one.
- */
-export const DRAIN: Uint8Array = new Uint8Array(0);
+/** Reads a `u64` seq (big-endian) at `at`, refusing one past 2^53. */
+export function readSeq(body: Uint8Array, at: number): number {
+  const hi = ((body[at] << 24) | (body[at + 1] << 16) | (body[at + 2] << 8) | body[at + 3]) >>> 0;
+  const lo = ((body[at + 4] << 24) | (body[at + 5] << 16) | (body[at + 6] << 8) | body[at + 7]) >>>
+    0;
+  if (hi >= 0x200000) throw new ProtocolError(`sequence number over 2^53`);
+  return hi * 0x100000000 + lo;
+}
+
+/** Writes `seq` as a `u64` (big-endian) at `at`. */
+export function writeSeq(out: Uint8Array, at: number, seq: number): void {
+  const hi = Math.floor(seq / 0x100000000);
+  const lo = seq >>> 0;
+  out[at] = hi >>> 24;
+  out[at + 1] = hi >>> 16;
+  out[at + 2] = hi >>> 8;
+  out[at + 3] = hi;
+  out[at + 4] = lo >>> 24;
+  out[at + 5] = lo >>> 16;
+  out[at + 6] = lo >>> 8;
+  out[at + 7] = lo;
+}
+
+function readU32(body: Uint8Array, at: number): number {
+  return ((body[at] << 24) | (body[at + 1] << 16) | (body[at + 2] << 8) | body[at + 3]) >>> 0;
+}
 
 /**
  * One authenticated connection.
@@ -60,14 +96,19 @@ export class Connection implements HeartbeatTarget {
   readonly transport: TransportConn;
   /** Where the owner hears about it; set by the link that attaches it. */
   events: ConnectionEvents = IGNORE;
-  /** The writer that feeds it (the link's, or a private one while it drains). */
+  /** The writer that feeds it, its own (set by the link). */
   writer: FrameWriter | undefined;
+  /**
+   * Seq of the last message received on it: the link sets it to the seq
+   * its `RESUME` announced, and each message adds one.
+   */
+  rxSeq = 0;
+  /** Whether the peer's `RESUME` came (and was taken). */
+  resumed = false;
   readonly #reader: FrameReader;
   #heartbeats: Heartbeats | undefined;
   #ended = false;
   #started = false;
-  #paused: Promise<void> | undefined;
-  #resume: (() => void) | undefined;
   #reading: Promise<void> | undefined;
 
   /**
@@ -119,7 +160,7 @@ export class Connection implements HeartbeatTarget {
   }
 
   sendHeartbeat(): void {
-    this.writer?.heartbeat();
+    this.events.heartbeat(this);
   }
 
   dead(silence: number): void {
@@ -129,18 +170,6 @@ export class Connection implements HeartbeatTarget {
   /** A write failed: the connection is as good as gone. */
   fail(error: unknown): void {
     this.#end(`write failed: ${(error as Error)?.message ?? error}`, false);
-  }
-
-  /** Holds delivery of messages (the reader waits, nothing is lost) until `resume`. */
-  pause(): void {
-    this.#paused ??= new Promise<void>((resolve) => this.#resume = resolve);
-  }
-
-  /** Delivers again. */
-  resume(): void {
-    const r = this.#resume;
-    this.#paused = this.#resume = undefined;
-    r?.();
   }
 
   /** Waits (at most `limit` ms) until its writer has written everything queued. */
@@ -167,11 +196,23 @@ export class Connection implements HeartbeatTarget {
 
   // --- FrameHandler
 
-  onFrame(kind: number, body: Uint8Array): void | Promise<void> {
+  onFrame(kind: number, body: Uint8Array): void {
+    if (this.#ended) return;
     if (kind === FRAME_MSG) {
-      if (body.length === 0) return this.events.drained(this);
-      if (this.#paused !== undefined) return this.#paused.then(() => this.#deliver(body));
-      this.#deliver(body);
+      if (!this.resumed) throw new ProtocolError("a message before RESUME");
+      if (body.length === 0) throw new ProtocolError("an empty message");
+      this.rxSeq++;
+      this.events.message(this, body);
+    } else if (kind === FRAME_ACK) {
+      if (!this.resumed) throw new ProtocolError("an ACK before RESUME");
+      this.events.ack(this, readSeq(body, 0));
+    } else if (kind === FRAME_RESUME) {
+      if (this.resumed) throw new ProtocolError("a second RESUME");
+      const session = readU32(body, 0);
+      if (session === 0) throw new ProtocolError("RESUME with session 0");
+      const delivered = readSeq(body, 8);
+      this.resumed = true;
+      this.events.resume(this, session, readU32(body, 4), delivered);
     } else if (kind === FRAME_GOODBYE) {
       this.#reader.stop();
       this.events.goodbye(this);
@@ -187,21 +228,10 @@ export class Connection implements HeartbeatTarget {
     this.#end("connection closed by the peer", false);
   }
 
-  #deliver(body: Uint8Array): void {
-    if (this.#ended) return;
-    try {
-      this.events.message(this, body);
-    } catch (e) {
-      // The handler's bug, not the peer's: keep the link.
-      logger.error("message handler threw: {error}", { error: e });
-    }
-  }
-
   #stop(): void {
     this.#heartbeats?.stop();
     this.#reader.stop();
     this.transport.close();
-    this.resume();
   }
 
   #end(reason: string, silent: boolean): void {

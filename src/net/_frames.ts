@@ -6,6 +6,9 @@
  * - `FRAG` (0x02) + `u32` stream id + `u8` flags (1 = last) + a chunk: a
  *   message over 64 KiB travels as 64 KiB fragments, between heartbeats;
  * - `HEARTBEAT` (0x03) and `GOODBYE` (0x04), empty;
+ * - `ACK` (0x05) + `u64` seq: every message up to that one was delivered;
+ * - `RESUME` (0x06) + `u32` session + `u32` peer session + `u64` seq: the
+ *   first frame on a link's connection (see `_link.ts`);
  * - 0x10–0x1f: handshake frames, only before authentication, 4 KiB at most.
  *
  * `FrameReader` parses whatever one read brought (no read per frame) and
@@ -32,6 +35,14 @@ export const FRAME_FRAG = 0x02;
 export const FRAME_HEARTBEAT = 0x03;
 /** The sender is closing the link on purpose. */
 export const FRAME_GOODBYE = 0x04;
+/** Cumulative acknowledgement: `u64` seq, the last message delivered in order. */
+export const FRAME_ACK = 0x05;
+/** The first frame after authentication: sessions and the last seq delivered. */
+export const FRAME_RESUME = 0x06;
+/** Body bytes (after the kind) of an `ACK`. */
+export const ACK_BODY = 8;
+/** Body bytes (after the kind) of a `RESUME`. */
+export const RESUME_BODY = 16;
 /** The first handshake frame kind. */
 export const FRAME_HANDSHAKE_FIRST = 0x10;
 /** The last handshake frame kind. */
@@ -99,7 +110,8 @@ interface Stream {
 /**
  * Reads frames from a connection and hands them to a `FrameHandler`.
  * Until `authenticated()` only handshake frames of up to 4 KiB are legal;
- * after it, `MSG`, `FRAG`, `HEARTBEAT` and `GOODBYE` of up to 64 KiB + 16.
+ * after it, `MSG`, `FRAG`, `HEARTBEAT`, `GOODBYE`, `ACK` and `RESUME` of up
+ * to 64 KiB + 16 (the last two of their exact sizes).
  * Anything else is a `ProtocolError`: `onError`, then the reader stops (it
  * never closes the connection: its owner does).
  */
@@ -270,6 +282,12 @@ export class FrameReader {
       case FRAME_HEARTBEAT:
       case FRAME_GOODBYE:
         if (body.length !== 0) throw new ProtocolError(`frame kind 0x${hex(kind)} with a body`);
+        return pausing(handler.onFrame(kind, body));
+      case FRAME_ACK:
+      case FRAME_RESUME:
+        if (body.length !== (kind === FRAME_ACK ? ACK_BODY : RESUME_BODY)) {
+          throw new ProtocolError(`frame kind 0x${hex(kind)} of ${body.length} bytes`);
+        }
         return pausing(handler.onFrame(kind, body));
       default:
         throw new ProtocolError(`unexpected frame kind 0x${hex(kind)}`);
@@ -445,12 +463,13 @@ export class FrameWriter {
   }
 
   /**
-   * Queues one message (copied: `body` may be reused at once). Throws
+   * Queues one message (copied: `body` may be reused at once, unless
+   * `owned` says a large one may be kept as it is until sent). Throws
    * `MailboxFull`, queuing nothing, when it would take the unsent bytes past
    * `maxQueuedBytes`, and `MessageTooLarge` past `maxMessageSize`. Returns
    * `false` (queuing nothing) once closed.
    */
-  writeMessage(body: Uint8Array): boolean {
+  writeMessage(body: Uint8Array, owned = false): boolean {
     if (this.#closed) return false;
     const n = body.length;
     if (n > this.#maxMessage) throw new MessageTooLarge(n, this.#maxMessage);
@@ -466,7 +485,7 @@ export class FrameWriter {
     } else {
       const framed = n + FRAG_HEADER * Math.ceil(n / FRAGMENT_SIZE);
       this.#check(framed);
-      this.#large.push({ data: body.slice(), offset: 0, id: this.#stream() });
+      this.#large.push({ data: owned ? body : body.slice(), offset: 0, id: this.#stream() });
       this.#queued += framed;
     }
     this.#kick();

@@ -58,8 +58,11 @@ export const KIND_REJECT = 0x1f;
 
 /** The default deadline for the whole handshake, in milliseconds. */
 export const HANDSHAKE_TIMEOUT = 5000;
-/** The protocol version this module speaks. */
-export const PROTOCOL_VERSION = 1;
+/**
+ * The protocol version this module speaks. 2: every connection then opens
+ * with `RESUME`, and messages are acknowledged (`ACK`), for resends.
+ */
+export const PROTOCOL_VERSION = 2;
 
 const NONCE = 32;
 const MAC = 32;

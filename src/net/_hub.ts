@@ -66,7 +66,7 @@ export interface HubOptions {
   peerTimeout: number;
   /** The largest message accepted, in bytes. */
   maxMessageSize: number;
-  /** Unsent bytes per link past which `send` throws `MailboxFull`. */
+  /** Unacknowledged bytes per link (queued, in flight, kept to resend) before `MailboxFull`. */
   maxQueuedBytes: number;
   /** Deadline for one handshake in ms (default 5000; an extension for tests). */
   handshakeTimeout?: number;

@@ -1,39 +1,65 @@
 /**
  * One link per remote peer: the state machine that alone owns that peer's
- * connections, heartbeats, redials, status and send queue.
+ * connection, heartbeats, redials, status and outbox.
  *
  * A link is **online** from its first authenticated connection until it is
  * declared **offline** (the peer said GOODBYE, was silent for `peerTimeout`,
  * or could not be reached again within `peerTimeout` of losing the
  * connection) or **closed** here. A connection that drops while the peer
  * still answers is replaced without the link going offline: the side that
- * dialled it redials with backoff, and what is sent meanwhile waits in the
- * link's queue and goes out on the new connection, in order. So `online` /
- * `offline` fire once per change, never for a transparent reconnection.
+ * dialled it redials with backoff. So `online` / `offline` fire once per
+ * change, never for a transparent reconnection.
  *
- * A link holds at most two connections: the **active** one, which carries
- * everything it sends, and, right after two dials crossed (or a redial
- * reached a peer that had not yet noticed the old connection die), a
- * **draining** one that is being given up. Both ends pick the same winner
- * (the connection dialled by the peer whose id sorts lower; between two
- * dialled by the same peer, the newer), send GOODBYE on the loser after
- * whatever they already wrote to it, and deliver nothing from the winner
- * until the loser's GOODBYE (or its end) has come in. So a message written
- * on either connection is delivered once, in the order it was sent.
+ * **Nothing is lost or duplicated across a reconnection.** Each side numbers
+ * the messages it sends (1, 2, 3, …; heartbeats and control frames are not
+ * numbered) and keeps each one in its {@linkcode Outbox} until the peer
+ * acknowledges it. The numbers are implicit: the n-th message on a
+ * connection after a `RESUME` announcing seq `s` is seq `s + n`. The
+ * receiver acknowledges cumulatively (`ACK` = the last seq it delivered in
+ * order) once 64 messages or 16 KiB have come since the last, at the end of
+ * the read that brought them, and with its heartbeat when idle: never one
+ * frame per message. Unacknowledged bytes count against
+ * `maxQueuedBytes`, so a peer that stops reading (or acknowledging) makes
+ * `send` throw `MailboxFull`.
  *
- * The send queue is the link's `FrameWriter`, which outlives connections:
- * what a dying connection had not yet been handed is written to the next
- * one; bytes already handed to the dead connection may or may not have
- * reached the peer (at most once, as with any stream).
+ * Every connection begins, on both sides, with `RESUME`: this side's
+ * session id (random, chosen when the link comes online), the id of the
+ * peer's session it knows (0: none), and the last seq of the peer's it
+ * delivered. Messages go out only after the peer's `RESUME`: from the
+ * seq after the one it delivered, whole (a fragmented message starts over;
+ * the half-received fragments died with the old connection's reader), in
+ * order, before anything new. A message whose seq is not above the last
+ * delivered is a duplicate and dropped. Since every connection's messages
+ * are consecutive seqs starting at or below the next one expected, each is
+ * either a duplicate or the next: delivery is once and in order whatever
+ * connections carried it, so two dials that crossed are resolved by keeping
+ * one (the one dialled by the peer whose id sorts lower; between two dialled
+ * by the same peer, the newer) and closing the other at once.
+ *
+ * A session id changes only when its link goes offline. So a `RESUME`
+ * carrying a peer session other than the one this side knows means the peer
+ * declared the link offline and came back (same incarnation): this side
+ * drops what it held for the old session and reports `offline` then
+ * `online`, so that its pending requests settle, and both number from 1. A
+ * `RESUME` naming a session of ours other than the current one (the peer
+ * never got our `RESUME`, or we started afresh) means the peer has none of
+ * our messages: we send from seq 1. A new incarnation of the peer gets a
+ * new link. An `ACK` for a seq never sent or going backwards, a `RESUME` at
+ * a seq out of range, or one that forgets acknowledged messages, is a
+ * `ProtocolError` that ends that connection.
  *
  * @module
  */
 
 import { getLogger } from "@logtape/logtape";
-import { FrameWriter } from "./_frames.ts";
+import { MailboxFull } from "../core/errors.ts";
+import { MessageTooLarge } from "../io/errors.ts";
+import { ACK_BODY, FRAME_ACK, FRAME_RESUME, FrameWriter, RESUME_BODY } from "./_frames.ts";
 import type { PeerIdentity } from "./_handshake.ts";
 import type { DialTarget } from "./_hub.ts";
-import { type Connection, type ConnectionEvents, DRAIN } from "./_connection.ts";
+import { type Connection, type ConnectionEvents, writeSeq } from "./_connection.ts";
+import { framedSize, Outbox } from "./_outbox.ts";
+import { ProtocolError } from "./errors.ts";
 
 const logger = getLogger(["denocos", "net"]);
 
@@ -41,6 +67,14 @@ const logger = getLogger(["denocos", "net"]);
 const REDIAL_FIRST = 25;
 /** The longest wait between redials. */
 const REDIAL_MAX = 1000;
+/** An ACK goes out after this many messages delivered since the last… */
+const ACK_EVERY = 64;
+/** …or this many bytes, whichever first (and with the heartbeat when idle). */
+const ACK_BYTES = 16 * 1024;
+/** How long `close` waits for the peer's RESUME before it gives up on sending. */
+const CLOSE_WAIT = 2000;
+/** A writer's own bound: the link bounds the outbox instead. */
+const UNBOUNDED = Number.MAX_SAFE_INTEGER;
 
 /** A peer's status as its link sees it. */
 export type LinkStatus = "online" | "offline" | "closed";
@@ -63,12 +97,12 @@ export interface Link {
   /** `online`, `offline` or `closed` (closed here). */
   readonly status: LinkStatus;
   /**
-   * Queues one message (copied: the caller may reuse `body` at once). An
-   * empty message is refused: no encoded message is empty, and the wire
-   * uses one as a marker.
+   * Queues one message (copied: the caller may reuse `body` at once). It is
+   * kept until the peer acknowledges it, and resent on a replacement
+   * connection. An empty message is refused (no encoded message is empty).
    *
    * @returns `true` once queued, `false` when the link is offline or closed
-   * @throws MailboxFull when `maxQueuedBytes` are already waiting; nothing is queued then
+   * @throws MailboxFull when `maxQueuedBytes` are already unacknowledged; nothing is queued then
    * @throws MessageTooLarge when `body` is over `maxMessageSize` (the peer would drop the link)
    */
   send(body: Uint8Array): boolean;
@@ -104,16 +138,36 @@ export class PeerLink implements Link, ConnectionEvents {
   #peer: PeerIdentity;
   readonly #ctx: LinkContext;
   #status: LinkStatus = "offline";
-  #writer: FrameWriter;
   #active: Connection | null = null;
-  #draining: Connection | null = null;
+  /** Whether the active connection has the peer's RESUME: sends go straight to its writer. */
+  #live = false;
   /** Where to redial when the active connection drops (set when we dialled it). */
   #redialTo: DialTarget | null = null;
   #lostTimer: ReturnType<typeof setTimeout> | undefined;
   #redialTimer: ReturnType<typeof setTimeout> | undefined;
-  #drainTimer: ReturnType<typeof setTimeout> | undefined;
   #lostAt = 0;
   #closing: Promise<void> | undefined;
+  /** `close` waiting for the active connection to go live. */
+  #whenLive: (() => void) | undefined;
+  readonly #outbox = new Outbox();
+  /** Our session: numbers the messages we send. */
+  #session: number;
+  /** The peer's session we receive (0: none yet). */
+  #peerSession = 0;
+  /** Seq of the peer's last message delivered here, in order. */
+  #delivered = 0;
+  /** What the last ACK (or RESUME) we sent said. */
+  #ackSent = 0;
+  /** Bytes delivered since then. */
+  #unackedBytes = 0;
+  readonly #scratch = new Uint8Array(RESUME_BODY);
+  /** An ACK is scheduled for the end of the current read. */
+  #ackDue = false;
+  readonly #ackLater = () => {
+    this.#ackDue = false;
+    const conn = this.#active;
+    if (conn !== null && this.#delivered !== this.#ackSent) this.#ack(conn);
+  };
 
   /**
    * Makes an offline link; the hub attaches its first connection.
@@ -124,7 +178,7 @@ export class PeerLink implements Link, ConnectionEvents {
   constructor(peer: PeerIdentity, ctx: LinkContext) {
     this.#peer = peer;
     this.#ctx = ctx;
-    this.#writer = this.#newWriter();
+    this.#session = newSession(0);
   }
 
   get peer(): PeerIdentity {
@@ -139,15 +193,23 @@ export class PeerLink implements Link, ConnectionEvents {
     return this.#status;
   }
 
-  /** Bytes queued and not yet written. */
+  /** Framed bytes sent (or waiting to be) and not yet acknowledged. */
   get queuedBytes(): number {
-    return this.#writer.queuedBytes;
+    return this.#outbox.bytes;
   }
 
   send(body: Uint8Array): boolean {
     if (this.#status !== "online") return false;
-    if (body.length === 0) throw new RangeError("link.send: empty message");
-    return this.#writer.writeMessage(body);
+    const n = body.length;
+    if (n === 0) throw new RangeError("link.send: empty message");
+    const max = this.#ctx.maxMessageSize;
+    if (n > max) throw new MessageTooLarge(n, max);
+    const outbox = this.#outbox;
+    const limit = this.#ctx.maxQueuedBytes;
+    if (outbox.bytes + framedSize(n) > limit) throw this.#full(limit);
+    const kept = outbox.append(body);
+    if (this.#live) this.#active!.writer!.writeMessage(kept ?? body, kept !== undefined);
+    return true;
   }
 
   close(): Promise<void> {
@@ -158,17 +220,24 @@ export class PeerLink implements Link, ConnectionEvents {
     const wasOnline = this.#status === "online";
     this.#status = "closed";
     this.#stopTimers();
+    if (this.#active !== null && !this.#live) {
+      // What was sent just before closing goes out once the peer answers.
+      let timer: ReturnType<typeof setTimeout> | undefined;
+      await new Promise<void>((resolve) => {
+        this.#whenLive = resolve;
+        timer = setTimeout(resolve, CLOSE_WAIT);
+      });
+      clearTimeout(timer);
+      this.#whenLive = undefined;
+    }
     const active = this.#active;
-    const draining = this.#draining;
-    this.#active = this.#draining = null;
     if (active !== null) {
       active.writer!.goodbye();
+      // Ends early if the connection does (its writer is closed then).
       await active.flushed();
-      active.abort();
+      this.#drop(active);
     }
-    draining?.abort();
-    draining?.writer?.close();
-    this.#writer.close();
+    this.#forget();
     if (wasOnline) this.#ctx.offline(this, "closed");
   }
 
@@ -185,60 +254,25 @@ export class PeerLink implements Link, ConnectionEvents {
       return;
     }
     conn.events = this;
-    const { heartbeatInterval, peerTimeout } = this.#ctx;
     const active = this.#active;
-    if (active === null) {
-      if (this.#writer.closed) this.#writer = this.#newWriter();
-      this.#use(conn, dialTo);
-      conn.start(heartbeatInterval, peerTimeout);
-      if (this.#status !== "online") {
-        this.#status = "online";
-        this.#ctx.online(this);
+    if (active !== null) {
+      // The same side dialled again, so it gave the old connection up (here
+      // it just has not noticed yet): the new one replaces it, or a half-open
+      // old one would hold the link for a peerTimeout. Two dials crossed:
+      // both ends keep the same one. Either way the connection given up is
+      // closed at once: what it carried is resent on the one kept.
+      if (conn.dialledByUs !== active.dialledByUs && !this.#wins(conn)) {
+        conn.abort();
+        return;
       }
-      return;
+      this.#drop(active);
     }
-    if (this.#draining !== null) this.#dropDraining();
-    if (conn.dialledByUs === active.dialledByUs) {
-      // The same side dialled again, so it gave the old connection up
-      // (here it just has not noticed yet): the new one replaces it. A
-      // half-open old one would otherwise hold the new one for a peerTimeout.
-      active.abort();
-      this.#use(conn, dialTo);
-      conn.start(heartbeatInterval, peerTimeout);
-      return;
+    this.#use(conn, dialTo);
+    conn.start(this.#ctx.heartbeatInterval, this.#ctx.peerTimeout);
+    if (this.#status !== "online") {
+      this.#status = "online";
+      this.#ctx.online(this);
     }
-    // Two dials crossed: keep one, drain the other. Both ends pick the same.
-    let loser: Connection;
-    if (this.#wins(conn)) {
-      // The loser keeps the writer it has (what it holds goes out on it,
-      // then DRAIN); new messages go to the winner through a fresh one.
-      loser = active;
-      this.#writer = this.#newWriter();
-      this.#use(conn, dialTo);
-    } else {
-      loser = conn;
-      loser.writer = this.#newWriter();
-      loser.writer.attach(loser.transport);
-    }
-    this.#draining = loser;
-    try {
-      loser.writer!.writeMessage(DRAIN);
-    } catch {
-      // Its queue is full: ending it tells the peer as much as a DRAIN
-      // would (what that queue held is lost with it).
-      this.#dropDraining();
-      conn.start(heartbeatInterval, peerTimeout);
-      return;
-    }
-    // Nothing from the winner is delivered before the loser's last message;
-    // a loser that never says so is given up after half a peerTimeout, well
-    // before the paused winner could look silent.
-    this.#active!.pause();
-    this.#drainTimer = setTimeout(() => {
-      this.#drainTimer = undefined;
-      if (this.#draining === loser) this.#dropDraining();
-    }, peerTimeout / 2);
-    conn.start(heartbeatInterval, peerTimeout);
   }
 
   /** The identity this link answers to, refreshed by a reconnection. */
@@ -246,12 +280,37 @@ export class PeerLink implements Link, ConnectionEvents {
     this.#peer = peer;
   }
 
+  /** Makes `conn` the active connection and opens it with our RESUME. */
   #use(conn: Connection, dialTo: DialTarget | null): void {
     this.#active = conn;
+    this.#live = false;
     this.#redialTo = dialTo;
     this.#stopTimers();
-    conn.writer = this.#writer;
-    this.#writer.attach(conn.transport);
+    const writer = new FrameWriter(conn.transport, {
+      maxQueuedBytes: UNBOUNDED,
+      maxMessageSize: this.#ctx.maxMessageSize,
+      peerName: this.#peer.name || this.#peer.id,
+      onError: (e) => conn.fail(e),
+    });
+    conn.writer = writer;
+    conn.rxSeq = this.#delivered;
+    const b = this.#scratch;
+    writeU32(b, 0, this.#session);
+    writeU32(b, 4, this.#peerSession);
+    writeSeq(b, 8, this.#delivered);
+    writer.writeFrame(FRAME_RESUME, b);
+    this.#ackSent = this.#delivered;
+    this.#unackedBytes = 0;
+  }
+
+  /** Closes a connection given up for another; nothing of it is reported. */
+  #drop(conn: Connection): void {
+    if (conn === this.#active) {
+      this.#active = null;
+      this.#live = false;
+    }
+    conn.abort();
+    conn.writer?.close();
   }
 
   /** Whether `conn` beats the other connection (dialled by the other side): the lower id's dial wins. */
@@ -260,38 +319,126 @@ export class PeerLink implements Link, ConnectionEvents {
     return conn.dialledByUs === selfLower;
   }
 
-  #newWriter(): FrameWriter {
-    const writer: FrameWriter = new FrameWriter(undefined, {
-      maxQueuedBytes: this.#ctx.maxQueuedBytes,
-      maxMessageSize: this.#ctx.maxMessageSize,
-      peerName: this.#peer.name || this.#peer.id,
-      onError: (e) => {
-        for (const c of [this.#active, this.#draining]) if (c?.writer === writer) c.fail(e);
-      },
-    });
-    return writer;
+  #full(limit: number): MailboxFull {
+    const name = this.#peer.name || this.#peer.id;
+    const e = new MailboxFull(name, limit);
+    e.message = `send queue to '${name}' is full ` +
+      `(${this.#outbox.bytes} of ${limit} bytes unacknowledged); message not queued`;
+    return e;
+  }
+
+  /** Back to no session: nothing retained, numbering from 1, the peer's session unknown. */
+  #forget(): void {
+    this.#outbox.clear();
+    this.#session = newSession(this.#session);
+    this.#peerSession = 0;
+    this.#delivered = this.#ackSent = this.#unackedBytes = 0;
   }
 
   // --- ConnectionEvents: called by the connections this link owns.
 
-  message(_conn: Connection, body: Uint8Array): void {
-    this.#ctx.message(this, body);
+  message(conn: Connection, body: Uint8Array): void {
+    const seq = conn.rxSeq;
+    const delivered = this.#delivered;
+    if (seq <= delivered) return; // a duplicate: an earlier connection delivered it
+    if (seq !== delivered + 1) throw new ProtocolError(`message seq ${seq} after ${delivered}`);
+    this.#delivered = seq;
+    if (
+      !this.#ackDue &&
+      (seq - this.#ackSent >= ACK_EVERY || (this.#unackedBytes += body.length) >= ACK_BYTES)
+    ) {
+      // After the rest of this read: one ACK covers every message it held.
+      this.#ackDue = true;
+      queueMicrotask(this.#ackLater);
+    }
+    try {
+      this.#ctx.message(this, body);
+    } catch (e) {
+      // The handler's bug, not the peer's: keep the link.
+      logger.error("message handler threw: {error}", { error: e });
+    }
+  }
+
+  resume(conn: Connection, session: number, known: number, delivered: number): void {
+    if (conn !== this.#active) return;
+    const outbox = this.#outbox;
+    if (this.#peerSession !== 0 && session !== this.#peerSession) {
+      // A new session: the peer declared us offline and forgot the link
+      // (its session changes only then). What we hold for the old one is
+      // lost: report the peer lost and back, so that pending requests settle.
+      outbox.clear();
+      this.#peerSession = 0;
+      this.#delivered = this.#ackSent = this.#unackedBytes = 0;
+      if (this.#status === "online") {
+        logger.info("peer {peer} forgot the link; starting afresh", { peer: this.#describe() });
+        this.#ctx.offline(this, `${this.#describe()} started a new session`);
+        if (this.#active !== conn) return;
+        this.#ctx.online(this);
+        if (this.#active !== conn) return;
+      }
+    }
+    if (this.#peerSession === 0) {
+      // Its first connection to us (or the first since it forgot): it numbers from 1.
+      this.#peerSession = session;
+      conn.rxSeq = this.#delivered = this.#ackSent = 0;
+    }
+    let from = 1;
+    if (known === this.#session) {
+      // It has our session: carry on after the last it delivered.
+      if (delivered < outbox.released || delivered > outbox.last) {
+        throw new ProtocolError(
+          `RESUME at seq ${delivered}, outside ${outbox.released}..${outbox.last}`,
+        );
+      }
+      outbox.release(delivered);
+      from = delivered + 1;
+    } else if (outbox.released > 0) {
+      // It never had our session (its RESUME crossed the end of the last
+      // connection), yet it acknowledged messages of it: it cannot be both.
+      throw new ProtocolError(`RESUME without our session after ACK ${outbox.released}`);
+    }
+    const writer = conn.writer!;
+    outbox.each(from, (body, large) => writer.writeMessage(body, large));
+    this.#live = true;
+    this.#whenLive?.();
+  }
+
+  ack(conn: Connection, seq: number): void {
+    if (conn !== this.#active) return;
+    const outbox = this.#outbox;
+    if (seq < outbox.released) {
+      throw new ProtocolError(`ACK going back to seq ${seq} from ${outbox.released}`);
+    }
+    if (seq > outbox.last) throw new ProtocolError(`ACK for seq ${seq}, never sent`);
+    outbox.release(seq);
+  }
+
+  heartbeat(conn: Connection): void {
+    if (this.#delivered !== this.#ackSent && conn === this.#active) this.#ack(conn);
+    else conn.writer?.heartbeat();
+  }
+
+  #ack(conn: Connection): void {
+    const b = this.#scratch;
+    writeSeq(b, 0, this.#delivered);
+    conn.writer!.writeFrame(FRAME_ACK, b.subarray(0, ACK_BODY));
+    this.#ackSent = this.#delivered;
+    this.#unackedBytes = 0;
   }
 
   goodbye(conn: Connection): void {
-    if (conn === this.#draining) return this.#finishDraining();
     if (conn === this.#active) this.#offline(`${this.#describe()} said goodbye`);
   }
 
-  drained(conn: Connection): void {
-    if (conn === this.#draining) this.#finishDraining();
-  }
-
   ended(conn: Connection, reason: string, silent: boolean): void {
-    if (conn === this.#draining) return this.#dropDraining();
-    if (conn !== this.#active || this.#status !== "online") return;
+    if (conn !== this.#active) return;
     this.#active = null;
-    this.#writer.detach();
+    this.#live = false;
+    conn.writer?.close();
+    if (this.#status !== "online") {
+      this.#whenLive?.(); // closing: nothing more will go out
+      return;
+    }
     if (silent) {
       // Silent for peerTimeout already: nothing left to wait for.
       return this.#offline(`${this.#describe()} ${reason}`);
@@ -309,28 +456,6 @@ export class PeerLink implements Link, ConnectionEvents {
       );
     }, this.#ctx.peerTimeout);
     if (this.#redialTo !== null) this.#scheduleRedial(REDIAL_FIRST);
-  }
-
-  /** The peer's DRAIN came in on the loser: flush ours, close it, deliver from the winner. */
-  #finishDraining(): void {
-    const d = this.#draining!;
-    this.#draining = null;
-    clearTimeout(this.#drainTimer);
-    this.#active?.resume();
-    void d.flushed().then(() => {
-      d.abort();
-      if (d.writer !== this.#writer) d.writer?.close();
-    });
-  }
-
-  /** The loser ended before its DRAIN came: what it still held is lost with it. */
-  #dropDraining(): void {
-    const d = this.#draining!;
-    this.#draining = null;
-    clearTimeout(this.#drainTimer);
-    d.abort();
-    if (d.writer !== this.#writer) d.writer?.close();
-    this.#active?.resume();
   }
 
   #scheduleRedial(delay: number): void {
@@ -370,10 +495,8 @@ export class PeerLink implements Link, ConnectionEvents {
     this.#status = "offline";
     this.#stopTimers();
     const active = this.#active;
-    this.#active = null;
-    active?.abort();
-    if (this.#draining !== null) this.#dropDraining();
-    this.#writer.close();
+    if (active !== null) this.#drop(active);
+    this.#forget();
     logger.info("peer {peer} offline: {reason}", { peer: this.#describe(), reason });
     this.#ctx.offline(this, reason);
   }
@@ -381,12 +504,25 @@ export class PeerLink implements Link, ConnectionEvents {
   #stopTimers(): void {
     clearTimeout(this.#lostTimer);
     clearTimeout(this.#redialTimer);
-    clearTimeout(this.#drainTimer);
-    this.#lostTimer = this.#redialTimer = this.#drainTimer = undefined;
+    this.#lostTimer = this.#redialTimer = undefined;
   }
 
   #describe(): string {
     const p = this.#peer;
     return `${p.name || p.id} (${p.location.hostname}:${p.location.port})`;
   }
+}
+
+/** A random session id, non-zero and not `old`. */
+function newSession(old: number): number {
+  const b = new Uint32Array(1);
+  do crypto.getRandomValues(b); while (b[0] === 0 || b[0] === old);
+  return b[0];
+}
+
+function writeU32(out: Uint8Array, at: number, v: number): void {
+  out[at] = v >>> 24;
+  out[at + 1] = v >>> 16;
+  out[at + 2] = v >>> 8;
+  out[at + 3] = v;
 }

@@ -60,7 +60,10 @@ export interface PeerListenOptions {
   peerTimeout?: number;
   /** The largest message a peer may send, in bytes (default 64 MiB). */
   maxMessageSize?: number;
-  /** Unsent bytes a link may queue before `send` throws `MailboxFull` (default 64 MiB). */
+  /**
+   * Bytes a link may hold unacknowledged by the peer (queued, in flight, or
+   * kept for a resend) before `send` throws `MailboxFull` (default 64 MiB).
+   */
   maxQueuedBytes?: number;
   /**
    * Service tasks one peer may have running here at once (default 10,000):
