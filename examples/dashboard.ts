@@ -2,7 +2,8 @@
  * A computation with a dashboard (pycos's dispycos_httpd1): open
  * http://127.0.0.1:8181/ and watch the nodes, their CPU, memory and load,
  * and the jobs as they run and finish; a job's Terminate button ends it
- * there. The computation's own status task still gets every message: it
+ * there, and a node's (or, in its detail view, a server's) Suspend button
+ * stops placing jobs on it until Resume. The computation's own status task still gets every message: it
  * prints each job's end here.
  *
  * Start a node first: `npx deno task node --port 9706`, or any

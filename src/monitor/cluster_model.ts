@@ -80,7 +80,7 @@ export interface Pulse {
  * ```ts
  * import type { ServerView } from "@denocos/denocos/monitor";
  *
- * const s: ServerView = { id: "1", status: "initialized", running: 0, done: 3 };
+ * const s: ServerView = { id: "1", status: "initialized", suspended: false, running: 0, done: 3 };
  * console.log(s.id);
  * ```
  */
@@ -89,6 +89,11 @@ export interface ServerView {
   id: string;
   /** `"initialized"` (ready), `"closed"` or `"abandoned"`. */
   status: "initialized" | "closed" | "abandoned";
+  /**
+   * Whether it takes no new job (suspended through the dashboard: a
+   * `suspend` made on the computation directly is not in its status stream).
+   */
+  suspended: boolean;
   /** Jobs running on it. */
   running: number;
   /** Jobs that ended on it. */
@@ -129,6 +134,8 @@ export interface NodeView {
   history: Pulse[];
   /** Its servers. */
   servers: ServerView[];
+  /** How many of its servers are suspended (`ServerView.suspended`). */
+  suspended: number;
   /** Jobs running on it. */
   running: number;
   /** Jobs that ended on it. */
@@ -149,9 +156,13 @@ export interface NodeView {
  * ```
  */
 export interface JobView {
-  /** The job's key (`peer/incarnation/id`), unique in the cluster. */
+  /**
+   * The job's identity in the cluster, `host:port/incarnation/id` (its
+   * node's address, that node's incarnation and its task id there): what
+   * `terminate` takes. `id` alone is only unique on one node.
+   */
   key: string;
-  /** The job's task id on its node. */
+  /** The job's task id on its node (two nodes can both have a job 7). */
   id: number;
   /** The export it runs. */
   name: string;
@@ -230,6 +241,8 @@ export interface Snapshot {
   totals: Totals;
   /** How many pulses a node's `history` keeps. */
   historyLength: number;
+  /** Whether nodes and servers can be suspended and resumed (`ClusterModelOptions.suspendable`). */
+  suspendable: boolean;
 }
 
 /**
@@ -285,6 +298,8 @@ export interface ClusterModelOptions {
   history?: number;
   /** Longest preview of a job's arguments or result, in characters (default 160). */
   previewLength?: number;
+  /** Whether the viewer may suspend and resume servers (what `Snapshot.suspendable` says; default `false`). */
+  suspendable?: boolean;
 }
 
 /** A job the model keeps, with the task reference that `terminate` uses. */
@@ -437,6 +452,7 @@ export class ClusterModel {
   readonly #maxNodes: number;
   readonly #history: number;
   readonly #previewLength: number;
+  readonly #suspendable: boolean;
   readonly #nodes = new Map<string, NodeEntry>();
   readonly #running = new Map<string, JobEntry>();
   /** Insertion order is end order: the first is the oldest, forgotten first. */
@@ -471,6 +487,7 @@ export class ClusterModel {
     this.#maxNodes = numberOr(options.maxNodes, 1024, "maxNodes");
     this.#history = numberOr(options.history, 60, "history");
     this.#previewLength = Math.max(8, numberOr(options.previewLength, 160, "previewLength"));
+    this.#suspendable = options.suspendable === true;
   }
 
   /** Whether anything changed since the last `takeChanges`. */
@@ -521,6 +538,52 @@ export class ClusterModel {
   }
 
   /**
+   * Marks the servers that `target` names (a node, `host:port`, or one
+   * server, `host:port/index`, as `Computation.suspend` takes them) as
+   * suspended or not, once the source has done it; returns how many it
+   * knows (changed or not). The change goes out in the next batch.
+   *
+   * @example
+   * ```ts
+   * import { ClusterModel } from "@denocos/denocos/monitor";
+   * import { StatusMessage } from "@denocos/denocos/compute";
+   *
+   * const node = { hostname: "127.0.0.1", port: 9706 };
+   * const model = new ClusterModel({ suspendable: true });
+   * model.apply(new StatusMessage("ServerInitialized", node, { server: "0" }));
+   * console.log(model.setSuspended("127.0.0.1:9706", true)); // 1
+   * console.log(model.snapshot().nodes[0].suspended); // 1
+   * ```
+   *
+   * @param target a node id or a server id
+   * @param suspended `true` once suspended, `false` once resumed
+   * @param now the time (ms since the epoch, default `Date.now()`)
+   */
+  setSuspended(target: string, suspended: boolean, now: number = Date.now()): number {
+    let n = this.#nodes.get(target);
+    let only: string | undefined;
+    if (n === undefined) {
+      const slash = target.lastIndexOf("/");
+      if (slash < 0) return 0;
+      n = this.#nodes.get(target.slice(0, slash));
+      only = target.slice(slash + 1);
+      if (n === undefined || !n.servers.has(only)) return 0;
+    }
+    let matched = 0, changed = false;
+    for (const s of n.servers.values()) {
+      if (only !== undefined && s.id !== only) continue;
+      matched++;
+      if (s.suspended !== suspended) {
+        s.suspended = suspended;
+        n.view.suspended += suspended ? 1 : -1;
+        changed = true;
+      }
+    }
+    if (changed) this.#touch(n, now);
+    return matched;
+  }
+
+  /**
    * The whole picture now. It does not take the pending changes: a viewer
    * that gets a snapshot of `seq` n applies batches from n + 1 on, and a
    * pending batch repeats what the snapshot already shows, harmlessly.
@@ -536,6 +599,7 @@ export class ClusterModel {
       done: [...this.#done.values()].map((j) => j.view),
       totals: { ...this.#totals },
       historyLength: this.#history,
+      suspendable: this.#suspendable,
     };
   }
 
@@ -592,6 +656,7 @@ export class ClusterModel {
         load: null,
         history: [],
         servers: [],
+        suspended: 0,
         running: 0,
         done: 0,
         updated: now,
@@ -666,7 +731,7 @@ export class ClusterModel {
         let s = n.servers.get(m.server);
         if (s === undefined) {
           if (n.servers.size >= 4096) return false; // a node offers at most 1,024
-          s = { id: m.server, status: "initialized", running: 0, done: 0 };
+          s = { id: m.server, status: "initialized", suspended: false, running: 0, done: 0 };
           n.servers.set(m.server, s);
           v.servers = [...n.servers.values()];
         }
@@ -680,7 +745,7 @@ export class ClusterModel {
       case "TaskStarted":
         return this.#start(n, m, now);
       case "TaskAbandoned": {
-        const key = jobKey(m.task);
+        const key = jobKey(m.task, v.id);
         return key !== null && this.#end(key, "abandoned", undefined, now);
       }
     }
@@ -689,7 +754,7 @@ export class ClusterModel {
   }
 
   #start(n: NodeEntry, m: StatusMessage, now: number): boolean {
-    const key = jobKey(m.task);
+    const key = jobKey(m.task, n.view.id);
     if (key === null || this.#running.has(key) || this.#unlisted.has(key)) return false;
     const info = (typeof m.info === "object" && m.info !== null ? m.info : {}) as Record<
       string,
@@ -787,8 +852,40 @@ function argsPreview(args: unknown[], max: number): string {
   return p.endsWith("…") ? p.slice(1) : p.slice(1, -1);
 }
 
-function jobKey(task: unknown): string | null {
+/**
+ * A job's identity in the cluster, as the model and the dashboard's API
+ * name it (`JobView.key`): `host:port/incarnation/id`, from the task
+ * reference's own `location`, `incarnation` and `id` (a `RemoteTask` has
+ * all three; `node`, the node a status message names, stands in for a
+ * missing location, 0 for a missing incarnation). Never the reference's
+ * `key` alone: another source's keys need not differ from node to node, and
+ * the id, the one part that must be there, is only unique on its node.
+ * `null` for what is not a task reference.
+ *
+ * @example
+ * ```ts
+ * import { jobKey } from "@denocos/denocos/monitor";
+ *
+ * const task = { id: 7, incarnation: 42, location: { hostname: "127.0.0.1", port: 9706 } };
+ * console.log(jobKey(task)); // 127.0.0.1:9706/42/7
+ * console.log(jobKey({ id: 7 }, "10.0.0.2:9706")); // 10.0.0.2:9706/0/7
+ * ```
+ *
+ * @param task a task reference (a `RemoteTask`)
+ * @param node the node's id (`host:port`) to use if the reference has no location
+ */
+export function jobKey(task: unknown, node: string | null = null): string | null {
   if (typeof task !== "object" || task === null) return null;
-  const key = (task as { key?: unknown }).key;
-  return typeof key === "string" && key.length > 0 && key.length <= 512 ? key : null;
+  const t = task as { id?: unknown; incarnation?: unknown; location?: unknown };
+  if (typeof t.id !== "number" || !Number.isSafeInteger(t.id) || t.id < 0) return null;
+  const loc = t.location as { hostname?: unknown; port?: unknown } | null | undefined;
+  if (
+    typeof loc === "object" && loc !== null && typeof loc.hostname === "string" &&
+    loc.hostname !== "" && loc.hostname.length <= 255 && Number.isInteger(loc.port)
+  ) {
+    node = `${loc.hostname}:${loc.port}`;
+  }
+  if (node === null) return null;
+  const inc = Number.isSafeInteger(t.incarnation) ? t.incarnation : 0;
+  return `${node}/${inc}/${t.id}`;
 }

@@ -10,12 +10,14 @@
  * - `GET /api/events`: server-sent events, a `snapshot` event first, then
  *   `changes` events (`ChangeBatch`), at most one every `interval` ms
  *   (100 by default: at most 10 a second however busy the cluster);
- * - `POST /api/terminate` `{"job": key}`: terminates a running job;
+ * - `POST /api/terminate` `{"job": key}`: terminates the running job with
+ *   that key (`JobView.key`, `host:port/incarnation/id`: one job in the
+ *   cluster, never another node's job with the same id);
  * - `POST /api/suspend` / `POST /api/resume` `{"node": "host:port"}` or
  *   `{"server": "host:port/index"}`: no new jobs there / again (sources
- *   with `suspend` / `resume`, as `Computation`; others answer 501);
- * - `POST /api/suspend`, `POST /api/resume` `{"node"}` or `{"server"}`:
- *   501, a `Computation` cannot suspend a node or server yet.
+ *   with `suspend` / `resume`, as `Computation`; others answer 501). The
+ *   model marks those servers (`ServerView.suspended`), and the page shows
+ *   Suspend / Resume buttons when the source can (`Snapshot.suspendable`).
  *
  * Actions need the `token` (`Authorization: Bearer <token>`) unless the
  * dashboard is bound to a loopback address; bound elsewhere without one, it
@@ -138,8 +140,9 @@ interface Viewer {
 }
 
 /**
- * A live web view of a computation's cluster, with a terminate button on
- * each running job.
+ * A live web view of a computation's cluster, with a Terminate button on
+ * each running job and, when the source can (a `Computation`), Suspend /
+ * Resume buttons on each node and server.
  *
  * @example
  * ```ts ignore
@@ -202,7 +205,11 @@ export class Dashboard implements AsyncDisposable {
     this.#interval = interval;
     this.#maxViewers = options.maxViewers ?? 64;
     this.#loopback = isLoopback(hostname);
-    this.model = new ClusterModel(options);
+    const s = source as Partial<Record<"suspend" | "resume", unknown>>;
+    this.model = new ClusterModel({
+      ...options,
+      suspendable: typeof s.suspend === "function" && typeof s.resume === "function",
+    });
     let token = options.token;
     if (token === undefined && !this.#loopback) {
       token = Array.from(
@@ -361,8 +368,21 @@ export class Dashboard implements AsyncDisposable {
       }
       const act = (this.#source as Partial<Record<typeof action, (t: string) => number>>)[action];
       if (typeof act !== "function") return fail(501, `${action}: this source cannot ${action}`);
-      const count = act.call(this.#source, target);
-      if (count === 0) return fail(404, `no server to ${action} matches '${target}'`);
+      let count: number;
+      try {
+        count = act.call(this.#source, target);
+      } catch (e) {
+        logger.warn("{action} {target} failed: {error}", { action, target, error: e });
+        return fail(500, `${action} failed`);
+      }
+      // The model marks what the source did (its status stream does not say).
+      const known = this.model.setSuspended(target, action === "suspend");
+      if (known > 0) this.#schedulePush();
+      if (count === 0) {
+        return known > 0
+          ? fail(409, `'${target}' is already ${action === "suspend" ? "suspended" : "resumed"}`)
+          : fail(404, `no server to ${action} matches '${target}'`);
+      }
       return json(200, { [action === "suspend" ? "suspended" : "resumed"]: count, target });
     }
     const key = b.job;

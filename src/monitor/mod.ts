@@ -1,7 +1,8 @@
 /**
  * denocos monitor (pycos's `httpd`): a dashboard that shows a computation's
  * cluster live in the browser (nodes with CPU, memory and load, servers,
- * jobs running and done) and terminates jobs from the page.
+ * jobs running and done, each job named by its node and its id there),
+ * terminates jobs and suspends and resumes nodes and servers from the page.
  *
  * @example
  * ```ts ignore
@@ -23,6 +24,7 @@ export {
   type ChangeBatch,
   ClusterModel,
   type ClusterModelOptions,
+  jobKey,
   type JobOutcome,
   type JobView,
   type NodeStatus,

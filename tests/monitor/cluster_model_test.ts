@@ -5,18 +5,21 @@
 import assert from "node:assert/strict";
 import { MonitorStatus, type Task } from "../../mod.ts";
 import { NodeAvailability, StatusMessage } from "../../src/compute/mod.ts";
-import { ClusterModel, preview } from "../../src/monitor/mod.ts";
+import { ClusterModel, jobKey, preview } from "../../src/monitor/mod.ts";
 
 const A = { hostname: "10.0.0.1", port: 9706 };
 const B = { hostname: "10.0.0.2", port: 9706 };
 
-/** A stand-in for a RemoteTask: what the model reads of one. */
-function job(id: number) {
-  return { key: `p/1/${id}`, id, name: "compute", location: A, terminate: () => true };
+/**
+ * A stand-in for a RemoteTask: what the model reads of one. Its own `key`
+ * is the same on every node, as another source's could be.
+ */
+function job(id: number, location = A) {
+  return { key: `p/1/${id}`, id, name: "compute", location, terminate: () => true };
 }
 
 function started(task: ReturnType<typeof job>, name = "compute", args: unknown[] = [id(task)]) {
-  return new StatusMessage("TaskStarted", A, {
+  return new StatusMessage("TaskStarted", task.location, {
     server: "1",
     task,
     info: { name, args, attempt: 1 },
@@ -74,7 +77,7 @@ Deno.test("model: a job runs and ends with name, args, times and outcome", () =>
   let s = model.snapshot(5001);
   assert.equal(s.running.length, 1);
   assert.deepEqual(s.running[0], {
-    key: "p/1/7",
+    key: "10.0.0.1:9706/0/7",
     id: 7,
     name: "compute",
     args: '42, "x", {deep: [1, 2]}',
@@ -87,14 +90,14 @@ Deno.test("model: a job runs and ends with name, args, times and outcome", () =>
     outcome: "running",
     result: null,
   });
-  assert.equal(model.task("p/1/7"), t);
+  assert.equal(model.task("10.0.0.1:9706/0/7"), t);
   assert.equal(s.nodes[0].running, 1);
   assert.equal(s.nodes[0].servers[0].running, 1);
   assert.ok(model.apply(ended(t, "finished", 84), 5250));
   s = model.snapshot();
   assert.equal(s.running.length, 0);
-  assert.equal(model.task("p/1/7"), undefined);
-  assert.equal(model.hasJob("p/1/7"), true);
+  assert.equal(model.task("10.0.0.1:9706/0/7"), undefined);
+  assert.equal(model.hasJob("10.0.0.1:9706/0/7"), true);
   const d = s.done[0];
   assert.deepEqual([d.outcome, d.ended, d.duration, d.result], ["finished", 5250, 250, "84"]);
   assert.deepEqual([s.nodes[0].running, s.nodes[0].done], [0, 1]);
@@ -134,7 +137,7 @@ Deno.test("model: only the last maxDone jobs are kept, and forgotten ones are re
   model.apply(started(job(6)));
   model.apply(ended(job(6), "finished", 6));
   batch = model.takeChanges()!;
-  assert.deepEqual(batch.removed, ["p/1/3"]);
+  assert.deepEqual(batch.removed, ["10.0.0.1:9706/0/3"]);
   assert.deepEqual(batch.jobs.map((j) => j.id), [6]);
   assert.equal(model.snapshot().totals.finished, 6);
 });
@@ -241,4 +244,74 @@ Deno.test("model: long args are cut to the preview length", () => {
   model.apply(started(job(1), "compute", ["a".repeat(100)]));
   const args = model.snapshot().running[0].args;
   assert.ok(args.length <= 22 && args.endsWith("…"), args);
+});
+
+Deno.test("model: two nodes' jobs with the same local id are two jobs, each ending alone", () => {
+  const model = new ClusterModel();
+  upNode(model);
+  upNode(model, B, ["1"]);
+  const [a, b] = [job(7, A), job(7, B)];
+  assert.ok(model.apply(started(a, "compute", ["on A"]), 100));
+  assert.ok(model.apply(started(b, "compute", ["on B"]), 101));
+  let s = model.snapshot();
+  assert.deepEqual(s.running.map((j) => [j.key, j.id, j.node, j.args]), [
+    ["10.0.0.1:9706/0/7", 7, "10.0.0.1:9706", '"on A"'],
+    ["10.0.0.2:9706/0/7", 7, "10.0.0.2:9706", '"on B"'],
+  ]);
+  assert.equal(model.task("10.0.0.2:9706/0/7"), b);
+  assert.equal(model.task("10.0.0.1:9706/0/7"), a);
+  // B's job ends: A's goes on, and each node counts its own.
+  assert.ok(model.apply(ended(b, "terminated", undefined), 200));
+  s = model.snapshot();
+  assert.deepEqual(s.running.map((j) => j.key), ["10.0.0.1:9706/0/7"]);
+  assert.deepEqual(s.done.map((j) => [j.key, j.outcome]), [["10.0.0.2:9706/0/7", "terminated"]]);
+  assert.deepEqual(s.nodes.map((n) => [n.id, n.running, n.done]), [
+    ["10.0.0.1:9706", 1, 0],
+    ["10.0.0.2:9706", 0, 1],
+  ]);
+  // A restarted node (another incarnation) reuses ids: its job 7 is another job again.
+  const again = { ...job(7, B), incarnation: 2 };
+  assert.ok(model.apply(started(again), 300));
+  assert.deepEqual(model.snapshot().running.map((j) => j.key), [
+    "10.0.0.1:9706/0/7",
+    "10.0.0.2:9706/2/7",
+  ]);
+  assert.equal(jobKey(again), "10.0.0.2:9706/2/7");
+  assert.equal(jobKey({ id: 7 }, "10.0.0.3:1"), "10.0.0.3:1/0/7");
+  assert.equal(jobKey({ id: 7 }), null); // no node to tell it by
+  assert.equal(jobKey({ key: "p/1/7" }), null);
+});
+
+Deno.test("model: suspended servers and nodes, in the snapshot and the next batch", () => {
+  const model = new ClusterModel({ suspendable: true });
+  upNode(model);
+  upNode(model, B, ["1"]);
+  model.takeChanges();
+  assert.equal(model.snapshot().suspendable, true);
+  assert.equal(new ClusterModel().snapshot().suspendable, false);
+  assert.equal(model.setSuspended("10.0.0.1:9706/2", true, 500), 1);
+  let batch = model.takeChanges()!;
+  assert.deepEqual(batch.nodes.map((n) => [n.id, n.suspended, n.updated]), [
+    ["10.0.0.1:9706", 1, 500],
+  ]);
+  assert.deepEqual(batch.nodes[0].servers.map((s) => [s.id, s.suspended]), [
+    ["1", false],
+    ["2", true],
+  ]);
+  // The whole node, then resumed; what is already so changes nothing.
+  assert.equal(model.setSuspended("10.0.0.1:9706", true), 2);
+  assert.equal(model.snapshot().nodes[0].suspended, 2);
+  model.takeChanges();
+  assert.equal(model.setSuspended("10.0.0.1:9706", true), 2);
+  assert.equal(model.takeChanges(), null);
+  assert.equal(model.setSuspended("10.0.0.1:9706", false), 2);
+  const s = model.snapshot();
+  assert.deepEqual(s.nodes.map((n) => [n.suspended, n.servers.map((v) => v.suspended)]), [
+    [0, [false, false]],
+    [0, [false]],
+  ]);
+  // Unknown targets are no one.
+  for (const t of ["10.0.0.9:1", "10.0.0.1:9706/9", "nope", "", "/"]) {
+    assert.equal(model.setSuspended(t, true), 0, t);
+  }
 });

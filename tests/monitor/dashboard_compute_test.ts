@@ -6,7 +6,7 @@
 import assert from "node:assert/strict";
 import { MonitorStatus, Scheduler, type Task, TaskTerminated } from "../../mod.ts";
 import { Computation, ComputeNode, StatusMessage } from "../../src/compute/mod.ts";
-import { Dashboard, type Snapshot } from "../../src/monitor/mod.ts";
+import { Dashboard, jobKey, type Snapshot } from "../../src/monitor/mod.ts";
 
 const JOBS = new URL("../compute/fixtures/comp_jobs.ts", import.meta.url);
 
@@ -54,7 +54,7 @@ Deno.test("dashboard on a computation: jobs show with name and args; terminate e
       const res = await fetch(new URL("api/terminate", d.url), {
         method: "POST",
         headers: { "content-type": "application/json" },
-        body: JSON.stringify({ job: hang.key }),
+        body: JSON.stringify({ job: jobKey(hang) }),
       });
       assert.equal(res.status, 202);
       await res.body?.cancel();
@@ -68,6 +68,31 @@ Deno.test("dashboard on a computation: jobs show with name and args; terminate e
       assert.equal(s.done[0].result, "42");
       assert.equal(s.nodes.length, 1);
       assert.equal(s.nodes[0].servers.length, 2);
+      // The job's key is its node, that node's incarnation and its id there.
+      const { hostname, port } = node.location;
+      assert.equal(s.done[1].key, `${hostname}:${port}/${hang.incarnation}/${hang.id}`);
+
+      // Suspend the node from the API: the computation places no job there, until resumed.
+      const act = async (action: string, body: unknown) => {
+        const r = await fetch(new URL(`api/${action}`, d.url), {
+          method: "POST",
+          headers: { "content-type": "application/json" },
+          body: JSON.stringify(body),
+        });
+        return { status: r.status, body: await r.json() };
+      };
+      const id = `${hostname}:${port}`;
+      assert.deepEqual(await act("suspend", { node: id }), {
+        status: 200,
+        body: { suspended: 2, target: id },
+      });
+      await assert.rejects(comp.run("double", 1), /no server available/);
+      let n = (await (await fetch(new URL("api/snapshot", d.url))).json() as Snapshot).nodes[0];
+      assert.deepEqual([n.suspended, n.servers.map((v) => v.suspended)], [2, [true, true]]);
+      assert.equal((await act("resume", { server: `${id}/${n.servers[0].id}` })).status, 200);
+      n = (await (await fetch(new URL("api/snapshot", d.url))).json() as Snapshot).nodes[0];
+      assert.deepEqual(n.servers.map((v) => v.suspended), [false, true]);
+      assert.equal(await (await comp.run("double", 2)).finish({ timeout: 30_000 }), 4);
     } finally {
       await comp.close();
       untap();

@@ -14,6 +14,7 @@ import {
 } from "../../src/monitor/mod.ts";
 
 const NODE = { hostname: "127.0.0.1", port: 9706 };
+const OTHER = { hostname: "127.0.0.2", port: 9706 };
 
 /** A status stream the test drives. */
 class FakeSource implements StatusSource {
@@ -27,13 +28,16 @@ class FakeSource implements StatusSource {
   }
 }
 
-function fakeJob(id: number) {
+/** A stand-in for a RemoteTask; its own `key` is the same on every node, as another source's could be. */
+function fakeJob(id: number, location = NODE) {
   let terminated = 0;
   return {
     key: `p/1/${id}`,
+    /** What the dashboard calls it (`JobView.key`). */
+    job: `${location.hostname}:${location.port}/0/${id}`,
     id,
     name: "hang",
-    location: NODE,
+    location,
     terminate() {
       terminated++;
       return true;
@@ -46,7 +50,7 @@ function fakeJob(id: number) {
 
 function start(src: FakeSource, job: ReturnType<typeof fakeJob>) {
   src.emit(
-    new StatusMessage("TaskStarted", NODE, {
+    new StatusMessage("TaskStarted", job.location, {
       server: "1",
       task: job,
       info: { name: job.name, args: [job.id] },
@@ -177,13 +181,13 @@ Deno.test("dashboard: terminate on loopback without a token; 404, 409 for unknow
   assert.equal(d.token, undefined);
   const job = fakeJob(1);
   start(src, job);
-  assert.deepEqual(await post(d, "terminate", { job: job.key }), {
+  assert.deepEqual(await post(d, "terminate", { job: job.job }), {
     status: 202,
-    body: { job: job.key, terminating: true },
+    body: { job: job.job, terminating: true },
   });
   assert.equal(job.terminated, 1);
   src.emit(new MonitorStatus(job as unknown as Task, "terminated", undefined));
-  assert.equal((await post(d, "terminate", { job: job.key })).status, 409);
+  assert.equal((await post(d, "terminate", { job: job.job })).status, 409);
   assert.equal((await post(d, "terminate", { job: "no/such/job" })).status, 404);
   const s = await (await fetch(new URL("api/snapshot", d.url))).json() as Snapshot;
   assert.equal(s.done[0].outcome, "terminated");
@@ -194,13 +198,13 @@ Deno.test("dashboard: with a token, actions need it", async () => {
   await using d = dashboard(src, { token: "s3cret-token" });
   const job = fakeJob(2);
   start(src, job);
-  assert.equal((await post(d, "terminate", { job: job.key })).status, 401);
+  assert.equal((await post(d, "terminate", { job: job.job })).status, 401);
   assert.equal(
-    (await post(d, "terminate", { job: job.key }, { authorization: "Bearer wrong" })).status,
+    (await post(d, "terminate", { job: job.job }, { authorization: "Bearer wrong" })).status,
     401,
   );
   assert.equal(job.terminated, 0);
-  const ok = await post(d, "terminate", { job: job.key }, { authorization: "Bearer s3cret-token" });
+  const ok = await post(d, "terminate", { job: job.job }, { authorization: "Bearer s3cret-token" });
   assert.equal(ok.status, 202);
   assert.equal(job.terminated, 1);
   // Reading needs no token.
@@ -316,4 +320,101 @@ Deno.test("dashboard: suspend and resume go to a source that can (a Computation 
   assert.equal(c.status, 404);
   await c.body?.cancel();
   assert.deepEqual(calls, ["suspend 127.0.0.1:9706", "resume 127.0.0.1:9706/0", "suspend none"]);
+});
+
+Deno.test("dashboard: two nodes' job 7 are two jobs; terminate ends exactly the one named", async () => {
+  const src = new FakeSource();
+  await using d = dashboard(src);
+  const [a, b] = [fakeJob(7, NODE), fakeJob(7, OTHER)];
+  start(src, a);
+  start(src, b);
+  const s = await (await fetch(new URL("api/snapshot", d.url))).json() as Snapshot;
+  assert.deepEqual(s.running.map((j) => [j.key, j.id, j.node]), [
+    ["127.0.0.1:9706/0/7", 7, "127.0.0.1:9706"],
+    ["127.0.0.2:9706/0/7", 7, "127.0.0.2:9706"],
+  ]);
+  assert.deepEqual(await post(d, "terminate", { job: b.job }), {
+    status: 202,
+    body: { job: "127.0.0.2:9706/0/7", terminating: true },
+  });
+  assert.deepEqual([a.terminated, b.terminated], [0, 1]);
+  // B's ends; A's, with the same id and the same reference key, runs on and can still be ended.
+  src.emit(new MonitorStatus(b as unknown as Task, "terminated", undefined));
+  assert.equal((await post(d, "terminate", { job: b.job })).status, 409);
+  assert.equal((await post(d, "terminate", { job: a.job })).status, 202);
+  assert.deepEqual([a.terminated, b.terminated], [1, 1]);
+  // The reference's own key, the same on both nodes, names neither.
+  assert.equal((await post(d, "terminate", { job: "p/1/7" })).status, 404);
+});
+
+Deno.test("dashboard: suspend and resume show in the snapshot and the event stream", async () => {
+  const src = new (class extends FakeSource {
+    readonly suspended = new Set<string>();
+    readonly servers = ["127.0.0.1:9706/0", "127.0.0.1:9706/1"];
+    #act(t: string, on: boolean): number {
+      let n = 0;
+      for (const s of this.servers) {
+        if (s !== t && !s.startsWith(`${t}/`)) continue;
+        if (this.suspended.has(s) !== on) n++;
+        if (on) this.suspended.add(s);
+        else this.suspended.delete(s);
+      }
+      return n;
+    }
+    suspend(t: string): number {
+      return this.#act(t, true);
+    }
+    resume(t: string): number {
+      return this.#act(t, false);
+    }
+  })();
+  await using d = dashboard(src, { interval: 0 });
+  src.emit(new StatusMessage("NodeInitialized", NODE));
+  for (const s of ["0", "1"]) src.emit(new StatusMessage("ServerInitialized", NODE, { server: s }));
+  const events = new EventReader(await fetch(new URL("api/events", d.url)));
+  /**
+   * The node as the first batch with `suspended` servers says (batches from
+   * before, as the servers' own, may come first).
+   */
+  const nodeWith = async (suspended: number) => {
+    for (;;) {
+      const e = await events.next();
+      const n = (e!.data as ChangeBatch).nodes?.[0];
+      if (e!.event === "changes" && n?.suspended === suspended) return n;
+    }
+  };
+  try {
+    const first = await events.next();
+    assert.equal((first!.data as Snapshot).suspendable, true);
+    assert.equal((first!.data as Snapshot).nodes[0].suspended, 0);
+    assert.deepEqual(await post(d, "suspend", { server: "127.0.0.1:9706/1" }), {
+      status: 200,
+      body: { suspended: 1, target: "127.0.0.1:9706/1" },
+    });
+    let n = await nodeWith(1);
+    assert.deepEqual(n.servers.map((s) => s.suspended), [false, true]);
+    assert.deepEqual(await post(d, "suspend", { node: "127.0.0.1:9706" }), {
+      status: 200,
+      body: { suspended: 1, target: "127.0.0.1:9706" },
+    });
+    n = await nodeWith(2);
+    assert.deepEqual(n.servers.map((s) => s.suspended), [true, true]);
+    // Again: nothing left to suspend there, a 409 (the page's other viewer was first).
+    const again = await post(d, "suspend", { node: "127.0.0.1:9706" });
+    assert.equal(again.status, 409);
+    assert.equal(typeof again.body.error, "string");
+    assert.equal((await post(d, "resume", { node: "127.0.0.1:9706" })).status, 200);
+    n = await nodeWith(0);
+    assert.deepEqual(n.servers.map((s) => s.suspended), [false, false]);
+    assert.deepEqual(src.suspended, new Set());
+    const s = await (await fetch(new URL("api/snapshot", d.url))).json() as Snapshot;
+    assert.equal(s.nodes[0].suspended, 0);
+    assert.equal((await post(d, "resume", { node: "10.9.9.9:1" })).status, 404);
+  } finally {
+    await events.cancel();
+  }
+  // A source that cannot suspend says so in its snapshot (and the page shows no buttons).
+  await using plain = dashboard(new FakeSource());
+  const s = await (await fetch(new URL("api/snapshot", plain.url))).json() as Snapshot;
+  assert.equal(s.suspendable, false);
 });

@@ -1,5 +1,6 @@
 // The denocos dashboard page: a snapshot, then change batches, over
-// server-sent events (/api/events); terminate through POST /api/terminate.
+// server-sent events (/api/events); terminate, suspend and resume through
+// POST /api/<action>.
 // Plain JavaScript, no framework; every value from the server is shown with
 // textContent, never parsed as HTML.
 "use strict";
@@ -10,11 +11,11 @@ const nodes = new Map();
 const jobs = new Map();
 let totals = null;
 let historyLength = 60;
+let suspendable = false;
 let selected = null; // { kind: "node" | "job", key }
 let renderQueued = false;
 
 const $ = (id) => document.getElementById(id);
-const rows = { nodes: new Map(), running: new Map(), done: new Map() };
 
 function token() {
   const m = location.hash.match(/token=([^&]+)/);
@@ -42,6 +43,7 @@ function connect() {
     for (const j of s.done) jobs.set(j.key, j);
     totals = s.totals;
     historyLength = s.historyLength;
+    suspendable = s.suspendable === true;
     conn.className = "live";
     conn.textContent = "live";
     queueRender();
@@ -114,116 +116,237 @@ function sparkline(values, width = 90, height = 20) {
   return svg;
 }
 
-function badge(text) {
+function badge(text, kind = text) {
   const b = document.createElement("span");
-  b.className = `badge ${text}`;
+  b.className = `badge ${kind}`;
   b.textContent = text;
   return b;
 }
 
-/**
- * Sets a row's cells from `item` (strings, or nodes for rich cells),
- * creating the row on first use; a row whose item has not changed since
- * (batches replace changed items only) is left alone.
- */
-function upsert(table, key, item, cells, classes, prepend = false) {
-  const map = rows[table];
-  let tr = map.get(key);
-  if (tr !== undefined && tr.item === item) return tr;
-  const tbody = $(table).tBodies[0];
-  if (tr === undefined) {
-    tr = document.createElement("tr");
-    tr.dataset.key = key;
-    for (let i = 0; i < classes.length; i++) {
-      const td = document.createElement("td");
-      if (classes[i]) td.className = classes[i];
-      tr.append(td);
-    }
-    if (prepend) tbody.prepend(tr);
-    else tbody.append(tr);
-    map.set(key, tr);
+/** A node's or a server's status, with a "suspended" badge after it when it takes no new job. */
+function statusBadges(status, suspended, of = 1) {
+  const cell = document.createDocumentFragment();
+  cell.append(badge(status));
+  if (suspended > 0) {
+    cell.append(
+      " ",
+      badge(of > 1 && suspended < of ? `${suspended}/${of} suspended` : "suspended", "suspended"),
+    );
   }
-  tr.item = item;
-  cells().forEach((c, i) => {
-    const td = tr.cells[i];
-    if (typeof c === "string") {
-      if (td.textContent !== c || td.children.length > 0) td.textContent = c;
-      if (classes[i] === "args" || classes[i] === "result") td.title = c;
-    } else if (c !== null) td.replaceChildren(c);
-  });
-  return tr;
+  return cell;
 }
 
-function prune(table, keep) {
-  for (const [key, tr] of rows[table]) {
-    if (!keep.has(key)) {
-      tr.remove();
-      rows[table].delete(key);
-    }
+function actionButton(action, label, data) {
+  const b = document.createElement("button");
+  b.type = "button";
+  b.className = action;
+  b.textContent = label;
+  b.dataset.action = action;
+  Object.assign(b.dataset, data);
+  return b;
+}
+
+const terminateButton = (key) => actionButton("terminate", "Terminate", { job: key });
+
+/** Suspend, or Resume once any of the target's servers is suspended. */
+function suspendButton(field, target, suspended) {
+  return suspended
+    ? actionButton("resume", "Resume", { field, target })
+    : actionButton("suspend", "Suspend", { field, target });
+}
+
+/** A job as the cluster knows it: its node's address and its id there (ids repeat across nodes). */
+const jobLabel = (j) => `${j.node}#${j.id}`;
+const nodeName = (id) => nodes.get(id)?.name ?? id;
+
+/**
+ * The one table renderer of the page (nodes, jobs running and done, a
+ * node's servers). `columns` say each column's heading (`head`), its cells'
+ * class (`cls`), their content (`cell(item, context)`: a string, or a DOM
+ * node for a rich cell), whether it is shown (`when()`), whether it is
+ * recomputed at every render (`live`, as a running time) rather than only
+ * when its item changed, and whether the text is also the cell's tooltip
+ * (`title`). `sync` keeps one row per item, keyed by `key(item)`: a row
+ * whose item is the same object as last time (batches replace changed
+ * items only) is left alone but for its live cells.
+ */
+class Table {
+  constructor(table, columns, { key, data = () => ({}), prepend = false }) {
+    this.table = table;
+    this.columns = columns;
+    this.key = key;
+    this.data = data;
+    this.prepend = prepend;
+    this.rows = new Map();
+    this.shown = null;
+    this.signature = null;
+    this.tbody = table.tBodies[0] ?? table.createTBody();
   }
+
+  /** Builds the heading row from the columns shown; a new set of columns starts the rows over. */
+  head() {
+    const shown = this.columns.filter((c) => c.when === undefined || c.when());
+    const signature = shown.map((c) => c.head).join("\u0000");
+    if (signature === this.signature) return;
+    this.signature = signature;
+    this.shown = shown;
+    const tr = document.createElement("tr");
+    for (const c of shown) {
+      const th = document.createElement("th");
+      th.textContent = c.head;
+      tr.append(th);
+    }
+    (this.table.tHead ?? this.table.createTHead()).replaceChildren(tr);
+    this.tbody.replaceChildren();
+    this.rows.clear();
+  }
+
+  /** Shows `items` (an iterable), in order (newest on top with `prepend`); returns how many. */
+  sync(items, context) {
+    this.head();
+    const keep = new Set();
+    for (const item of items) {
+      const key = this.key(item);
+      keep.add(key);
+      let tr = this.rows.get(key);
+      const changed = tr === undefined || tr.item !== item;
+      if (tr === undefined) {
+        tr = document.createElement("tr");
+        tr.dataset.key = key;
+        Object.assign(tr.dataset, this.data(item));
+        for (const c of this.shown) {
+          const td = document.createElement("td");
+          if (c.cls) td.className = c.cls;
+          tr.append(td);
+        }
+        if (this.prepend) this.tbody.prepend(tr);
+        else this.tbody.append(tr);
+        this.rows.set(key, tr);
+      }
+      tr.item = item;
+      this.shown.forEach((c, i) => {
+        if (changed || c.live) fill(tr.cells[i], c.cell(item, context), c.title);
+      });
+    }
+    for (const [key, tr] of this.rows) {
+      if (!keep.has(key)) {
+        tr.remove();
+        this.rows.delete(key);
+      }
+    }
+    return keep.size;
+  }
+}
+
+function fill(td, content, title) {
+  if (typeof content === "string") {
+    if (td.textContent !== content || td.children.length > 0) td.textContent = content;
+    if (title) td.title = content;
+  } else if (!sameButton(td.firstChild, content)) td.replaceChildren(content);
+}
+
+/**
+ * Whether a cell already has that very button: it is kept (disabled while
+ * its action is under way) until what it would do changes.
+ */
+function sameButton(old, button) {
+  return old instanceof HTMLButtonElement && button instanceof HTMLButtonElement &&
+    old.textContent === button.textContent &&
+    JSON.stringify(old.dataset) === JSON.stringify(button.dataset);
+}
+
+const NODE_COLUMNS = [
+  { head: "Node", cell: (n) => n.name },
+  { head: "Address", cell: (n) => n.id },
+  {
+    head: "Status",
+    cls: "status",
+    cell: (n) => statusBadges(n.status, n.suspended, n.servers.length),
+  },
+  { head: "CPU", cls: "num cpu", cell: (n) => pct(n.cpu) },
+  { head: "Recent CPU", cell: (n) => sparkline(n.history.map((p) => p.cpu)) },
+  {
+    head: "Memory free",
+    cls: "num",
+    cell: (n) => (n.memory === null ? "–" : `${mib(n.memory)} (${pct(n.memoryFraction)})`),
+  },
+  { head: "Load", cls: "num", cell: (n) => (n.load === null ? "–" : n.load.toFixed(2)) },
+  {
+    head: "Servers",
+    cell: (n) =>
+      `${n.servers.filter((s) => s.status === "initialized").length} up / ${n.servers.length}`,
+  },
+  { head: "Jobs running / done", cls: "num", cell: (n) => `${n.running} / ${n.done}` },
+  {
+    head: "",
+    cls: "actions",
+    when: () => suspendable,
+    cell: (n) => suspendButton("node", n.id, n.suspended > 0),
+  },
+];
+
+const JOB_COLUMNS = [
+  { head: "Job", cls: "job", title: true, cell: jobLabel },
+  { head: "Name", cls: "name", cell: (j) => j.name },
+  { head: "Arguments", cls: "args", title: true, cell: (j) => j.args },
+  { head: "Node / server", cell: (j) => `${nodeName(j.node)} / ${j.server}` },
+  { head: "Started", cell: (j) => time(j.started) },
+];
+
+const RUNNING_COLUMNS = [
+  ...JOB_COLUMNS,
+  {
+    head: "Running for",
+    cls: "num duration",
+    live: true,
+    cell: (j, now) => duration(now - j.started),
+  },
+  { head: "", cell: (j) => terminateButton(j.key) },
+];
+
+const DONE_COLUMNS = [
+  ...JOB_COLUMNS,
+  { head: "Took", cls: "num", cell: (j) => duration(j.duration) },
+  { head: "Outcome", cls: "outcome", cell: (j) => badge(j.outcome) },
+  { head: "Result", cls: "result", title: true, cell: (j) => j.result ?? "" },
+];
+
+const SERVER_COLUMNS = [
+  { head: "Server", cell: (s) => s.id },
+  { head: "Status", cls: "status", cell: (s) => statusBadges(s.status, s.suspended ? 1 : 0) },
+  { head: "Running", cell: (s) => String(s.running) },
+  { head: "Done", cell: (s) => String(s.done) },
+  {
+    head: "",
+    cls: "actions",
+    when: () => suspendable,
+    cell: (s, node) => suspendButton("server", `${node.id}/${s.id}`, s.suspended),
+  },
+];
+
+const jobData = (j) => ({ job: j.key });
+const tables = {
+  nodes: new Table($("nodes"), NODE_COLUMNS, { key: (n) => n.id, data: (n) => ({ node: n.id }) }),
+  running: new Table($("running"), RUNNING_COLUMNS, { key: (j) => j.key, data: jobData }),
+  done: new Table($("done"), DONE_COLUMNS, { key: (j) => j.key, data: jobData, prepend: true }),
+  // The detail view's: kept across renders, so that its buttons are too.
+  servers: new Table(document.createElement("table"), SERVER_COLUMNS, { key: (s) => s.id }),
+};
+
+function* jobsWhere(running) {
+  for (const j of jobs.values()) if ((j.outcome === "running") === running) yield j;
 }
 
 function render() {
   const now = Date.now();
-  for (const n of nodes.values()) {
-    const up = n.servers.filter((s) => s.status === "initialized").length;
-    upsert("nodes", n.id, n, () => [
-      n.name,
-      n.id,
-      badge(n.status),
-      pct(n.cpu),
-      sparkline(n.history.map((p) => p.cpu)),
-      n.memory === null ? "–" : `${mib(n.memory)} (${pct(n.memoryFraction)})`,
-      n.load === null ? "–" : n.load.toFixed(2),
-      `${up} up / ${n.servers.length}`,
-      `${n.running} / ${n.done}`,
-    ], ["", "", "status", "num cpu", "", "num", "num", "", "num"]).dataset.node = n.id;
-  }
-  prune("nodes", nodes);
-  const running = new Set(), done = new Set();
-  for (const j of jobs.values()) {
-    if (j.outcome === "running") {
-      running.add(j.key);
-      const isNew = !rows.running.has(j.key);
-      const tr = upsert("running", j.key, j, () => [
-        `#${j.id}`,
-        j.name,
-        j.args,
-        `${j.node} / ${j.server}`,
-        time(j.started),
-        "",
-        isNew ? terminateButton(j.key) : null,
-      ], ["", "name", "args", "", "", "num duration", ""]);
-      tr.dataset.job = j.key;
-      tr.cells[5].textContent = duration(now - j.started);
-    } else {
-      done.add(j.key);
-      upsert(
-        "done",
-        j.key,
-        j,
-        () => [
-          `#${j.id}`,
-          j.name,
-          j.args,
-          `${j.node} / ${j.server}`,
-          time(j.started),
-          duration(j.duration),
-          badge(j.outcome),
-          j.result ?? "",
-        ],
-        ["", "name", "args", "", "", "num", "outcome", "result"],
-        true,
-      ).dataset.job = j.key;
-    }
-  }
-  prune("running", running);
-  prune("done", done);
-  $("nodes-empty").hidden = nodes.size > 0;
-  $("running-empty").hidden = running.size > 0;
-  $("done-empty").hidden = done.size > 0;
-  $("running-count").textContent = String(totals ? totals.running : running.size);
-  $("done-count").textContent = String(done.size);
+  const nodeCount = tables.nodes.sync(nodes.values());
+  const running = tables.running.sync(jobsWhere(true), now);
+  const done = tables.done.sync(jobsWhere(false));
+  $("nodes-empty").hidden = nodeCount > 0;
+  $("running-empty").hidden = running > 0;
+  $("done-empty").hidden = done > 0;
+  $("running-count").textContent = String(totals ? totals.running : running);
+  $("done-count").textContent = String(done);
   if (totals) {
     const t = $("totals");
     t.replaceChildren();
@@ -246,25 +369,24 @@ function render() {
   renderDetail();
 }
 
-function terminateButton(key) {
-  const b = document.createElement("button");
-  b.type = "button";
-  b.className = "terminate";
-  b.textContent = "Terminate";
-  b.dataset.job = key;
-  return b;
-}
+const ACTION_BODY = {
+  terminate: (d) => ({ job: d.job }),
+  suspend: (d) => ({ [d.field]: d.target }),
+  resume: (d) => ({ [d.field]: d.target }),
+};
 
-async function terminate(key, button) {
+/** POSTs a button's action; the button is enabled again only if it failed (success shows in the stream). */
+async function act(button) {
+  const action = button.dataset.action;
   button.disabled = true;
   const send = () =>
-    fetch("api/terminate", {
+    fetch(`api/${action}`, {
       method: "POST",
       headers: {
         "content-type": "application/json",
         ...(token() ? { authorization: `Bearer ${token()}` } : {}),
       },
-      body: JSON.stringify({ job: key }),
+      body: JSON.stringify(ACTION_BODY[action](button.dataset)),
     });
   let res = await send().catch(() => null);
   if (res && res.status === 401) {
@@ -277,7 +399,7 @@ async function terminate(key, button) {
   if (!res || !res.ok) {
     button.disabled = false;
     const body = res ? await res.json().catch(() => ({})) : {};
-    toast(`terminate failed: ${body.error ?? "no answer"}`);
+    toast(`${action} failed: ${body.error ?? "no answer"}`);
   }
 }
 
@@ -325,26 +447,12 @@ function renderDetail() {
     field(dl, "jobs running", String(n.running));
     field(dl, "jobs done", String(n.done));
     field(dl, "last change", time(n.updated));
-    const t = document.createElement("table");
-    const head = t.createTHead().insertRow();
-    for (const h of ["Server", "Status", "Running", "Done"]) {
-      const th = document.createElement("th");
-      th.textContent = h;
-      head.append(th);
-    }
-    const body = t.createTBody();
-    for (const s of n.servers) {
-      const tr = body.insertRow();
-      tr.insertCell().textContent = s.id;
-      tr.insertCell().append(badge(s.status));
-      tr.insertCell().textContent = String(s.running);
-      tr.insertCell().textContent = String(s.done);
-    }
-    extra.append(t);
+    tables.servers.sync(n.servers, n);
+    extra.append(tables.servers.table);
   } else {
     const j = jobs.get(selected.key);
     if (j === undefined) return closeDetail();
-    $("detail-title").textContent = `Job #${j.id} ${j.name}`;
+    $("detail-title").textContent = `Job ${jobLabel(j)} ${j.name}`;
     field(dl, "key", j.key);
     field(dl, "export", j.name);
     field(dl, "arguments", j.args);
@@ -368,10 +476,10 @@ function closeDetail() {
 document.addEventListener("click", (e) => {
   const target = e.target instanceof Element ? e.target : null;
   if (target === null) return;
-  const button = target.closest("button.terminate");
+  const button = target.closest("button[data-action]");
   if (button) {
     e.stopPropagation();
-    terminate(button.dataset.job, button);
+    if (!button.disabled) act(button);
     return;
   }
   if (target.closest("#detail-close")) return closeDetail();
@@ -388,7 +496,7 @@ document.addEventListener("keydown", (e) => {
 
 // Running jobs' durations tick even when nothing changes.
 setInterval(() => {
-  if (rows.running.size > 0 || selected !== null) queueRender();
+  if (tables.running.rows.size > 0 || selected !== null) queueRender();
 }, 1000);
 
 token();
