@@ -290,7 +290,7 @@ Deno.test("model: suspended servers and nodes, in the snapshot and the next batc
   assert.equal(model.snapshot().suspendable, true);
   assert.equal(new ClusterModel().snapshot().suspendable, false);
   assert.equal(model.setSuspended("10.0.0.1:9706/2", true, 500), 1);
-  let batch = model.takeChanges()!;
+  const batch = model.takeChanges()!;
   assert.deepEqual(batch.nodes.map((n) => [n.id, n.suspended, n.updated]), [
     ["10.0.0.1:9706", 1, 500],
   ]);
