@@ -20,6 +20,7 @@ import { pickServer, type ServerLoad } from "./placement.ts";
 import { NodeAvailability, StatusMessage, type StatusType } from "./status_message.ts";
 import { askScheduler, SCHEDULER_SERVICES } from "./compute_scheduler.ts";
 import "./_wire.ts";
+import { tellListener } from "./_listeners.ts";
 
 const logger = getLogger(["denocos", "compute"]);
 
@@ -90,6 +91,7 @@ const FN_JOB = "\0fn";
 
 /** What it takes to start a job again. */
 interface JobRecord {
+  task: RemoteTask;
   server: ServerState;
   exportName: string;
   args: unknown[];
@@ -260,7 +262,11 @@ export class Computation implements AsyncDisposable {
    * `status` task gets (`StatusMessage`, every job's `MonitorStatus`,
    * `NodeAvailability`), synchronously and before the status task gets it,
    * which still gets every message (pycos's `httpd` chains the status task
-   * the same way). A listener that throws is logged and kept. Returns a
+   * the same way). A listener added once the computation is under way first
+   * hears the state so far, as the messages that made it: `NodeDiscovered`
+   * and `NodeInitialized` for each node in use, `ServerInitialized` for each
+   * server, `TaskStarted` for each running job (so a dashboard opened late
+   * shows everything). A listener that throws is logged and kept. Returns a
    * function that removes the listener.
    *
    * @example
@@ -276,6 +282,18 @@ export class Computation implements AsyncDisposable {
    */
   addStatusListener(listener: (message: unknown) => void): () => void {
     if (typeof listener !== "function") throw new TypeError("addStatusListener: not a function");
+    const replay: unknown[] = [];
+    for (const n of this.#nodes.values()) {
+      replay.push(
+        new StatusMessage("NodeDiscovered", n.peer.location, { info: n.peer.name }),
+        new StatusMessage("NodeInitialized", n.peer.location, { info: n.info }),
+      );
+    }
+    for (const sv of this.#servers.values()) {
+      replay.push(new StatusMessage("ServerInitialized", sv.node.location, { server: sv.index }));
+    }
+    for (const job of this.#jobs.values()) replay.push(taskStarted(job));
+    for (const m of replay) tellListener(listener, m);
     this.#listeners.push(listener);
     return () => {
       const i = this.#listeners.indexOf(listener);
@@ -406,17 +424,10 @@ export class Computation implements AsyncDisposable {
       server.busy--;
       throw e;
     }
-    this.#jobs.set(job.key, { server, exportName, args, attempts, isAsync });
+    const record: JobRecord = { task: job, server, exportName, args, attempts, isAsync };
+    this.#jobs.set(job.key, record);
     this.#watcher!.monitor(job as unknown as Task);
-    this.#status("TaskStarted", server.node.location, {
-      server: server.index,
-      task: job,
-      info: {
-        name: exportName === FN_JOB ? "function" : exportName,
-        args: exportName === FN_JOB ? args.slice(1) : args,
-        attempt: attempts,
-      },
-    });
+    this.#forward(taskStarted(record));
     return job;
   }
 
@@ -521,13 +532,7 @@ export class Computation implements AsyncDisposable {
   }
 
   #forward(m: unknown): void {
-    for (let i = 0; i < this.#listeners.length; i++) {
-      try {
-        this.#listeners[i](m);
-      } catch (e) {
-        logger.warn("status listener failed: {error}", { error: e });
-      }
-    }
+    for (let i = 0; i < this.#listeners.length; i++) tellListener(this.#listeners[i], m);
     const status = this.#options.status;
     if (status === undefined) return;
     try {
@@ -536,4 +541,17 @@ export class Computation implements AsyncDisposable {
       logger.warn("status message dropped: {error}", { error: e });
     }
   }
+}
+
+/** The `TaskStarted` message of a job. */
+function taskStarted(job: JobRecord): StatusMessage {
+  return new StatusMessage("TaskStarted", job.server.node.location, {
+    server: job.server.index,
+    task: job.task,
+    info: {
+      name: job.exportName === FN_JOB ? "function" : job.exportName,
+      args: job.exportName === FN_JOB ? job.args.slice(1) : job.args,
+      attempt: job.attempts,
+    },
+  });
 }

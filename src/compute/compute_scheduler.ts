@@ -18,6 +18,7 @@ import { Service } from "../net/service.ts";
 import { NodeAvailability, StatusMessage } from "./status_message.ts";
 import { NODE_SERVICES, type NodeInfo } from "./node.ts";
 import "./_wire.ts";
+import { tellListener } from "./_listeners.ts";
 
 const logger = getLogger(["denocos", "compute", "scheduler"]);
 
@@ -213,21 +214,30 @@ export class ComputeScheduler implements AsyncDisposable {
    * task would get them (`NodeDiscovered` / `NodeInitialized` when a node
    * joins, `NodeAvailability` at every poll, `NodeClosed` when one goes), so
    * a `Dashboard` can show the shared cluster. Jobs are the clients' own:
-   * they talk to the nodes directly. Returns the function that removes it.
+   * they talk to the nodes directly. A listener first hears the nodes known
+   * so far, as those messages, so one added after `start` (which already
+   * links to `nodes`) misses none. Returns the function that removes it.
    */
   addStatusListener(listener: (message: unknown) => void): () => void {
+    for (const t of this.#nodes.values()) {
+      const at = t.snapshot.location;
+      const replay = [new StatusMessage("NodeDiscovered", at, { info: t.snapshot.name })];
+      if (t.announced) {
+        const info = { name: t.snapshot.name, cpus: t.snapshot.cpus };
+        replay.push(new StatusMessage("NodeInitialized", at, { info }));
+        for (let i = 0; i < t.snapshot.cpus; i++) {
+          replay.push(new StatusMessage("ServerInitialized", at, { server: String(i) }));
+        }
+      }
+      if (!t.snapshot.online) replay.push(new StatusMessage("NodeClosed", at, { info: "offline" }));
+      for (const m of replay) tellListener(listener, m);
+    }
     this.#listeners.add(listener);
     return () => this.#listeners.delete(listener);
   }
 
   #tell(m: unknown): void {
-    for (const l of this.#listeners) {
-      try {
-        l(m);
-      } catch (e) {
-        logger.warn("a status listener failed: {error}", { error: e });
-      }
-    }
+    for (const l of this.#listeners) tellListener(l, m);
   }
 
   #peerStatus(m: PeerStatus): void {
@@ -238,7 +248,9 @@ export class ComputeScheduler implements AsyncDisposable {
         t.peer = null;
         t.info = null;
         logger.info("node {node} offline", { node: t.snapshot.name });
-        this.#tell(new StatusMessage("NodeClosed", t.snapshot.location, { info: "offline" }));
+        this.#tell(
+          new StatusMessage("NodeClosed", t.snapshot.location, { info: "offline" }),
+        );
       }
       return;
     }

@@ -157,3 +157,24 @@ Deno.test("compute: nodeSetup runs once per node; its result reaches each server
   const got = await (await plain.run("setupOf")).finish({ timeout: 30_000 }) as { base: number };
   assert.equal(got.base, 3); // no serverSetup: jobs see the node's result
 });
+
+Deno.test("compute: a status listener added late first hears the nodes, servers and running jobs so far", async () => {
+  await using c = await cluster(2);
+  const comp = await c.computation();
+  const hang = await comp.run("hang");
+  const heard: StatusMessage[] = [];
+  const remove = comp.addStatusListener((m) => {
+    if (m instanceof StatusMessage) heard.push(m);
+  });
+  remove();
+  assert.deepEqual(heard.map((m) => [m.type, m.server]), [
+    ["NodeDiscovered", undefined],
+    ["NodeInitialized", undefined],
+    ["ServerInitialized", "0"],
+    ["ServerInitialized", "1"],
+    ["TaskStarted", heard[4]?.server],
+  ]);
+  assert.equal((heard[4].task as RemoteTask).key, hang.key);
+  assert.deepEqual(heard[4].info, { name: "hang", args: [], attempt: 1 });
+  await hang.terminate();
+});
