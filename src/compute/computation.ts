@@ -224,12 +224,13 @@ export class Computation implements AsyncDisposable {
     return [...this.#nodes.values()].map((n) => n.peer.location);
   }
 
-  /** The servers in use: `{ id, node, busy }`. */
-  servers(): { id: string; node: Location; busy: number }[] {
+  /** The servers in use: `{ id, node, busy, suspended }` (`suspended`: by {@linkcode Computation.suspend}). */
+  servers(): { id: string; node: Location; busy: number; suspended: boolean }[] {
     return [...this.#servers.values()].map((s) => ({
       id: s.id,
       node: s.node.location,
       busy: s.busy,
+      suspended: this.#suspended.has(s.id),
     }));
   }
 

@@ -90,8 +90,9 @@ export interface ServerView {
   /** `"initialized"` (ready), `"closed"` or `"abandoned"`. */
   status: "initialized" | "closed" | "abandoned";
   /**
-   * Whether it takes no new job (suspended through the dashboard: a
-   * `suspend` made on the computation directly is not in its status stream).
+   * Whether it takes no new job: suspended through the dashboard at once, or
+   * on the computation directly from the next pulse (the status stream does
+   * not say; the dashboard reads the computation's `servers()`).
    */
   suspended: boolean;
   /** Jobs running on it. */

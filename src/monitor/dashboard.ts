@@ -27,6 +27,7 @@
  * @module
  */
 import { getLogger } from "@logtape/logtape";
+import { NodeAvailability } from "../compute/status_message.ts";
 import { type ChangeBatch, ClusterModel, type ClusterModelOptions } from "./cluster_model.ts";
 
 const logger = getLogger(["denocos", "monitor"]);
@@ -231,13 +232,37 @@ export class Dashboard implements AsyncDisposable {
     const host = addr.hostname.includes(":") ? `[${addr.hostname}]` : addr.hostname;
     this.url = `http://${host}:${addr.port}/`;
     const model = this.model;
+    // A suspend made on the source itself, not through the page, has no
+    // status message: the servers' flags are read from the source (when it
+    // lists them, as a Computation does) at most once a second, on a pulse.
+    const servers = (source as { servers?: unknown }).servers;
+    let synced = -Infinity;
     this.#stop = source.addStatusListener((m) => {
-      if (model.apply(m)) this.#schedulePush();
+      let changed = model.apply(m);
+      if (
+        typeof servers === "function" && m instanceof NodeAvailability &&
+        performance.now() - synced >= 1000
+      ) {
+        synced = performance.now();
+        changed = this.#syncSuspended(servers.call(source)) || changed;
+      }
+      if (changed) this.#schedulePush();
     });
     const onListen = options.onListen ?? ((i) => {
       console.log(`dashboard on ${i.url}${i.token === undefined ? "" : ` token ${i.token}`}`);
     });
     onListen({ url: this.url, token: options.token === undefined ? token : undefined });
+  }
+
+  /** Marks the servers `list` says are suspended; whether any was known. */
+  #syncSuspended(list: unknown): boolean {
+    if (!Array.isArray(list)) return false;
+    let changed = false;
+    for (const s of list as { id?: unknown; suspended?: unknown }[]) {
+      if (typeof s?.id !== "string" || typeof s.suspended !== "boolean") continue;
+      changed = this.model.setSuspended(s.id, s.suspended) > 0 || changed;
+    }
+    return changed;
   }
 
   /** The port it listens on. */

@@ -5,7 +5,12 @@
  */
 import assert from "node:assert/strict";
 import { MonitorStatus, Scheduler, type Task, TaskTerminated } from "../../mod.ts";
-import { Computation, ComputeNode, StatusMessage } from "../../src/compute/mod.ts";
+import {
+  Computation,
+  ComputeNode,
+  NodeAvailability,
+  StatusMessage,
+} from "../../src/compute/mod.ts";
 import { Dashboard, jobKey, type Snapshot } from "../../src/monitor/mod.ts";
 
 const JOBS = new URL("../compute/fixtures/comp_jobs.ts", import.meta.url);
@@ -93,6 +98,22 @@ Deno.test("dashboard on a computation: jobs show with name and args; terminate e
       n = (await (await fetch(new URL("api/snapshot", d.url))).json() as Snapshot).nodes[0];
       assert.deepEqual(n.servers.map((v) => v.suspended), [false, true]);
       assert.equal(await (await comp.run("double", 2)).finish({ timeout: 30_000 }), 4);
+
+      // A suspend made on the computation itself shows from a later pulse.
+      assert.equal(comp.suspend(`${id}/${n.servers[0].id}`), 1);
+      const deadline = performance.now() + 30_000;
+      for (;;) {
+        n = (await (await fetch(new URL("api/snapshot", d.url))).json() as Snapshot).nodes[0];
+        if (n.servers[0].suspended) break;
+        assert.ok(performance.now() < deadline, "the direct suspend never showed");
+        await new Promise<void>((pulse) => {
+          const stop = comp.addStatusListener((m) => {
+            if (m instanceof NodeAvailability) queueMicrotask(() => (stop(), pulse()));
+          });
+        });
+      }
+      assert.deepEqual(n.servers.map((v) => v.suspended), [true, true]);
+      assert.equal(n.suspended, 2);
     } finally {
       await comp.close();
       untap();
