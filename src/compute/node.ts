@@ -19,6 +19,7 @@
  */
 import { getLogger } from "@logtape/logtape";
 import type { Location, Task } from "../core/_internal.ts";
+import { RemoteTask } from "../net/remote_task.ts";
 import { Scheduler } from "../net/scheduler.ts";
 import type { PeerListenOptions } from "../net/scheduler.ts";
 import { AvailabilitySampler } from "./_availability.ts";
@@ -63,6 +64,15 @@ export interface ComputeNodeOptions extends PeerListenOptions {
   cacheDir?: string;
   /** Peers (schedulers, clients) to connect to at start. */
   peers?: Location[];
+  /**
+   * Called when a computation's servers are closed here, with its id and
+   * why: `"closed"` (its client closed it), `"client gone"` (its client's
+   * status watcher ended or its peer was lost: a client killed mid-run
+   * leaves nothing running), `"no server"`, `"nodeSetup failed"` or
+   * `"node closing"`. For logs
+   * and metrics; an exception it throws is logged.
+   */
+  onComputationClosed?: (id: string, reason: string) => void;
 }
 
 /** What a node answers to `info`. */
@@ -90,6 +100,8 @@ interface Hosted {
   servers: (ServerProcess | null)[];
   closing: boolean;
   pulse: ReturnType<typeof setInterval> | undefined;
+  /** Watches the client's status watcher: its end closes the computation here. */
+  guard?: Task;
 }
 
 const ID = /^[\w.:-]{1,128}$/;
@@ -188,7 +200,9 @@ export class ComputeNode implements AsyncDisposable {
     this.#closed = true;
     for (const job of this.#jobs.values()) job.terminate();
     await Promise.allSettled([...this.#jobs.values()].map((j) => j.finish()));
-    await Promise.allSettled([...this.#hosted.values()].map((h) => this.#closeHosted(h)));
+    await Promise.allSettled(
+      [...this.#hosted.values()].map((h) => this.#closeHosted(h, "node closing")),
+    );
     await this.scheduler.finish();
   }
 
@@ -260,6 +274,9 @@ export class ComputeNode implements AsyncDisposable {
   ): Promise<string[]> {
     const id = this.#checkOpen(comp);
     if (this.#hosted.has(id)) throw new Error(`computation '${id}' is open already`);
+    if (watcher !== undefined && !(watcher instanceof RemoteTask)) {
+      throw new TypeError("open: the watcher must be a task reference");
+    }
     const { manifest, permissions, serverSetup, nodeSetup, pulseInterval, ...rest } = openSpec(
       spec,
     );
@@ -286,7 +303,7 @@ export class ComputeNode implements AsyncDisposable {
           await once.close();
         }
       } catch (e) {
-        await this.#closeHosted(hosted);
+        await this.#closeHosted(hosted, "nodeSetup failed");
         throw e;
       }
       setupArgs = [value, ...(serverSetup === undefined ? [] : setupArgs ?? [])];
@@ -332,7 +349,7 @@ export class ComputeNode implements AsyncDisposable {
       | PromiseRejectedResult
       | undefined;
     if (hosted.servers.every((s) => s === null)) {
-      await this.#closeHosted(hosted);
+      await this.#closeHosted(hosted, "no server");
       throw failed?.reason ?? new Error("no server started");
     }
     if (watcher !== undefined) {
@@ -340,6 +357,7 @@ export class ComputeNode implements AsyncDisposable {
       hosted.pulse = setInterval(() => {
         if (!watcher.send(this.#sampler.sample(this.location))) clearInterval(hosted.pulse);
       }, pulseInterval);
+      this.#guard(hosted, watcher as RemoteTask);
     }
     return hosted.servers.flatMap((s, i) => s === null ? [] : [String(i)]);
   }
@@ -386,13 +404,52 @@ export class ComputeNode implements AsyncDisposable {
     return comp;
   }
 
-  async #closeHosted(h: Hosted): Promise<void> {
+  /**
+   * Closes `h` once its client is gone: its status watcher ended (finished,
+   * failed, terminated) or its peer was declared lost ("unreachable"). A
+   * client killed with SIGKILL would otherwise leave its server processes
+   * running here until the node stops.
+   */
+  #guard(h: Hosted, watcher: RemoteTask): void {
+    // The closing happens in the guard itself: a `finish()` awaited from
+    // here would belong to the service task that runs `open`, which ends.
+    const close = (reason: string) => this.#closeHosted(h, reason);
+    h.guard = this.scheduler.spawn(async function clientWatch(t: Task) {
+      t.setDaemon();
+      let status: unknown;
+      try {
+        t.monitor(watcher as unknown as Task);
+        status = await t.receive();
+      } catch (e) {
+        if (!h.closing) {
+          logger.warn("computation {id}: cannot watch its client: {error}", { id: h.id, error: e });
+        }
+        return;
+      }
+      if (h.closing) return;
+      h.guard = undefined; // closing must not terminate the task doing it
+      logger.info("computation {id}: its client is gone ({status})", {
+        id: h.id,
+        status: (status as { type?: string })?.type,
+      });
+      await close("client gone");
+    });
+    h.guard.name = `guard ${h.id}`;
+  }
+
+  async #closeHosted(h: Hosted, reason = "closed"): Promise<void> {
     if (h.closing) return;
     h.closing = true;
     clearInterval(h.pulse);
+    h.guard?.terminate();
     await Promise.allSettled(h.servers.map((s) => s?.close()));
     this.#hosted.delete(h.id);
     await Deno.remove(h.dir, { recursive: true }).catch(() => {});
+    try {
+      this.#options.onComputationClosed?.(h.id, reason);
+    } catch (e) {
+      logger.warn("onComputationClosed failed: {error}", { error: e });
+    }
   }
 }
 

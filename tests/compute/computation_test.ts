@@ -178,3 +178,51 @@ Deno.test("compute: a status listener added late first hears the nodes, servers 
   assert.deepEqual(heard[4].info, { name: "hang", args: [], attempt: 1 });
   await hang.terminate();
 });
+
+Deno.test("compute: a client that leaves (GOODBYE) or is killed (SIGKILL) leaves nothing running on the node", async () => {
+  const closed: [string, string][] = [];
+  let wake = () => {};
+  const node = await ComputeNode.start({
+    hostname: "127.0.0.1",
+    port: 0,
+    cpus: 1,
+    secret: "s3cret",
+    onComputationClosed: (id, reason) => {
+      closed.push([id, reason]);
+      wake();
+    },
+  });
+  const next = () => new Promise<void>((r) => wake = r);
+  try {
+    // An in-process client that finishes without closing its computation.
+    const client = new Scheduler();
+    await client.listen({ hostname: "127.0.0.1", port: 0, secret: "s3cret", discover: false });
+    const comp = new Computation({ module: JOBS, scheduler: client, nodes: [node.location] });
+    await comp.schedule({ timeout: 30_000 });
+    await comp.run("hang");
+    assert.equal(node.computations, 1);
+    const gone = next();
+    await client.finish();
+    await gone;
+    assert.deepEqual(closed, [[comp.id, "client gone"]]);
+    assert.equal(node.computations, 0);
+    assert.equal(node.jobs, 0);
+
+    // A client process killed mid-job: gone once its peer is declared lost.
+    const { Child } = await import("../_child.ts");
+    await using child = await Child.start(
+      new URL("./fixtures/comp_client.ts", import.meta.url),
+      ["--allow-net=127.0.0.1", "--allow-read", "--allow-env"],
+      [String(node.location.port)],
+      /^scheduled$/m,
+    );
+    assert.equal(node.computations, 1);
+    const killed = next();
+    child.kill();
+    await killed;
+    assert.equal(closed[1][1], "client gone");
+    assert.equal(node.computations, 0);
+  } finally {
+    await node.close();
+  }
+});
