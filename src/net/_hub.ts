@@ -410,6 +410,11 @@ export class PeerHub {
       Math.max(1, timeout - (performance.now() - start)),
       this.#abort.signal,
     );
+    if (link.status === "closed" && !link.accepting) {
+      // Closed while this redial was under way: it must not start a new link.
+      conn.close();
+      throw new PeerUnreachable(`the link to ${to.hostname}:${to.port} was closed`);
+    }
     if (peer.id !== link.peer.id || peer.incarnation !== link.peer.incarnation) {
       // Someone else answers there now: the old peer is not coming back
       // through this address; the newcomer is a peer of its own.
@@ -435,7 +440,7 @@ export class PeerHub {
       const old = link;
       link = undefined;
       this.#links.delete(peer.id);
-      void this.#track(old.close());
+      void this.#track(old.shutdown());
     }
     if (link === undefined) {
       link = new PeerLink(peer, this.#ctx);
