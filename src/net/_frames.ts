@@ -28,6 +28,8 @@ import type { TransportConn } from "./transport.ts";
 export const FRAME_MSG = 0x01;
 /** The stream id of a small message waiting in the large-message queue. */
 const SMALL = -1;
+/** The stream id of a GOODBYE waiting in the large-message queue. */
+const BYE = -2;
 
 /** A fragment of a message over `FRAGMENT_SIZE`. */
 export const FRAME_FRAG = 0x02;
@@ -514,10 +516,18 @@ export class FrameWriter {
     this.#kick();
   }
 
-  /** Queues a `GOODBYE` frame; `flushed()` tells when it has gone. */
+  /**
+   * Queues a `GOODBYE` frame behind every message queued (the peer stops
+   * reading at it, so unlike a heartbeat it must not overtake the fragments
+   * of a large message); `flushed()` tells when it has gone.
+   */
   goodbye(): void {
     if (this.#closed) return;
-    this.#append(FRAME_GOODBYE, EMPTY);
+    if (this.#largeHead === this.#large.length) this.#append(FRAME_GOODBYE, EMPTY);
+    else {
+      this.#large.push({ data: EMPTY, offset: 0, id: BYE });
+      this.#queued += FRAME_HEADER;
+    }
     this.#kick();
   }
 
@@ -623,11 +633,11 @@ export class FrameWriter {
   /** Moves the next fragment of the oldest large message into the pending buffer. */
   #feed(): void {
     // Small messages queued behind a large one go out whole, in order.
-    while (this.#largeHead < this.#large.length && this.#large[this.#largeHead].id === SMALL) {
+    while (this.#largeHead < this.#large.length && this.#large[this.#largeHead].id < 0) {
       const small = this.#large[this.#largeHead];
       this.#large[this.#largeHead++] = DONE;
       this.#queued -= FRAME_HEADER + small.data.length; // counted when queued; #append counts again
-      this.#append(FRAME_MSG, small.data);
+      this.#append(small.id === SMALL ? FRAME_MSG : FRAME_GOODBYE, small.data);
     }
     if (this.#largeHead === this.#large.length) {
       this.#large.length = 0;

@@ -250,7 +250,7 @@ export class PeerHub {
     this.#abort.abort(new PeerUnreachable("the hub is closed"));
     this.#listener.close();
     for (const conn of this.#handshaking) conn.close();
-    await Promise.all([...this.#links.values()].map((link) => link.close()));
+    await Promise.all([...this.#links.values()].map((link) => link.shutdown()));
     await this.#accepting;
     while (this.#pending.size > 0) await Promise.allSettled([...this.#pending]);
   }
@@ -410,6 +410,11 @@ export class PeerHub {
       Math.max(1, timeout - (performance.now() - start)),
       this.#abort.signal,
     );
+    if (link.status === "closed" && !link.accepting) {
+      // Closed while this redial was under way: it must not start a new link.
+      conn.close();
+      throw new PeerUnreachable(`the link to ${to.hostname}:${to.port} was closed`);
+    }
     if (peer.id !== link.peer.id || peer.incarnation !== link.peer.incarnation) {
       // Someone else answers there now: the old peer is not coming back
       // through this address; the newcomer is a peer of its own.
@@ -426,15 +431,16 @@ export class PeerHub {
   ): PeerLink {
     const conn = new Connection(transportConn, peer, dialTo !== null, this.#options.maxMessageSize);
     let link = this.#links.get(peer.id);
-    if (link !== undefined && link.status === "closed") {
-      // Closed here for good; the peer calling again starts a new link.
+    if (link !== undefined && link.status === "closed" && !link.accepting) {
+      // Closed here for good; the peer calling again starts a new link (but
+      // one closing takes the connection it waits for, to say GOODBYE on).
       link = undefined;
     } else if (link !== undefined && link.peer.incarnation !== peer.incarnation) {
       // A restarted peer is a new peer: the old one is gone for good.
       const old = link;
       link = undefined;
       this.#links.delete(peer.id);
-      void this.#track(old.close());
+      void this.#track(old.shutdown());
     }
     if (link === undefined) {
       link = new PeerLink(peer, this.#ctx);

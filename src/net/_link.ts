@@ -6,9 +6,13 @@
  * declared **offline** (the peer said GOODBYE, was silent for `peerTimeout`,
  * or could not be reached again within `peerTimeout` of losing the
  * connection) or **closed** here. A connection that drops while the peer
- * still answers is replaced without the link going offline: the side that
- * dialled it redials with backoff. So `online` / `offline` fire once per
- * change, never for a transparent reconnection.
+ * still answers is replaced without the link going offline: a side that
+ * dialled the peer (after crossed dials, both) redials with backoff, even
+ * when the connection lost was the peer's dial. So `online` / `offline`
+ * fire once per change, never for a transparent reconnection. `close`
+ * while a connection is being replaced waits (at most 2 s) for the
+ * replacement to say GOODBYE on, so the peer neither waits out its
+ * `peerTimeout` nor redials into a new link.
  *
  * **Nothing is lost or duplicated across a reconnection.** Each side numbers
  * the messages it sends (1, 2, 3, …; heartbeats and control frames are not
@@ -106,7 +110,10 @@ export interface Link {
    * @throws MessageTooLarge when `body` is over `maxMessageSize` (the peer would drop the link)
    */
   send(body: Uint8Array): boolean;
-  /** Sends GOODBYE, closes the connection and declares the peer offline here. */
+  /**
+   * Sends GOODBYE, closes the connection and declares the peer offline here.
+   * A connection being replaced is waited for (at most 2 s) to say it on.
+   */
   close(): Promise<void>;
 }
 
@@ -141,7 +148,7 @@ export class PeerLink implements Link, ConnectionEvents {
   #active: Connection | null = null;
   /** Whether the active connection has the peer's RESUME: sends go straight to its writer. */
   #live = false;
-  /** Where to redial when the active connection drops (set when we dialled it). */
+  /** Where to redial when the active connection drops (set once we dialled the peer). */
   #redialTo: DialTarget | null = null;
   #lostTimer: ReturnType<typeof setTimeout> | undefined;
   #redialTimer: ReturnType<typeof setTimeout> | undefined;
@@ -213,19 +220,36 @@ export class PeerLink implements Link, ConnectionEvents {
   }
 
   close(): Promise<void> {
-    return this.#closing ??= this.#close();
+    return this.#closing ??= this.#close(true);
   }
 
-  async #close(): Promise<void> {
+  /** Closes it as `close` does, for a hub that closes: no new connection can come then. */
+  shutdown(): Promise<void> {
+    return this.#closing ??= this.#close(false);
+  }
+
+  /** Whether `close` is waiting for a connection: the hub still brings it the peer's. */
+  get accepting(): boolean {
+    return this.#whenLive !== undefined;
+  }
+
+  async #close(replaceable: boolean): Promise<void> {
     const wasOnline = this.#status === "online";
     this.#status = "closed";
     this.#stopTimers();
-    if (this.#active !== null && !this.#live) {
-      // What was sent just before closing goes out once the peer answers.
+    const to = this.#redialTo;
+    if (wasOnline && !this.#live && (this.#active !== null || replaceable)) {
+      // What was sent just before closing, and the GOODBYE, go out once the
+      // peer answers: on this connection, or on the one replacing a dropped
+      // one (redialled here at once if it was ours to redial). Else the peer
+      // would wait out its peerTimeout, or redial into a new link.
       let timer: ReturnType<typeof setTimeout> | undefined;
       await new Promise<void>((resolve) => {
         this.#whenLive = resolve;
         timer = setTimeout(resolve, CLOSE_WAIT);
+        if (this.#active === null && to !== null) {
+          this.#ctx.redial(this, to, CLOSE_WAIT).catch(resolve);
+        }
       });
       clearTimeout(timer);
       this.#whenLive = undefined;
@@ -249,7 +273,7 @@ export class PeerLink implements Link, ConnectionEvents {
    * @param dialTo where we dialled it (`null`: the peer dialled us)
    */
   attach(conn: Connection, dialTo: DialTarget | null): void {
-    if (this.#status === "closed") {
+    if (this.#status === "closed" && this.#whenLive === undefined) {
       conn.abort();
       return;
     }
@@ -269,7 +293,7 @@ export class PeerLink implements Link, ConnectionEvents {
     }
     this.#use(conn, dialTo);
     conn.start(this.#ctx.heartbeatInterval, this.#ctx.peerTimeout);
-    if (this.#status !== "online") {
+    if (this.#status === "offline") {
       this.#status = "online";
       this.#ctx.online(this);
     }
@@ -284,7 +308,9 @@ export class PeerLink implements Link, ConnectionEvents {
   #use(conn: Connection, dialTo: DialTarget | null): void {
     this.#active = conn;
     this.#live = false;
-    this.#redialTo = dialTo;
+    // Kept when the peer dialled this one: if it wins a cross here yet its
+    // dialler never finished the handshake, the peer will not redial it.
+    if (dialTo !== null) this.#redialTo = dialTo;
     this.#stopTimers();
     const writer = new FrameWriter(conn.transport, {
       maxQueuedBytes: UNBOUNDED,
@@ -329,6 +355,7 @@ export class PeerLink implements Link, ConnectionEvents {
 
   /** Back to no session: nothing retained, numbering from 1, the peer's session unknown. */
   #forget(): void {
+    this.#redialTo = null;
     this.#outbox.clear();
     this.#session = newSession(this.#session);
     this.#peerSession = 0;
@@ -427,7 +454,9 @@ export class PeerLink implements Link, ConnectionEvents {
   }
 
   goodbye(conn: Connection): void {
-    if (conn === this.#active) this.#offline(`${this.#describe()} said goodbye`);
+    if (conn !== this.#active) return;
+    this.#whenLive?.(); // closing: the peer is leaving too, nothing to wait for
+    this.#offline(`${this.#describe()} said goodbye`);
   }
 
   ended(conn: Connection, reason: string, silent: boolean): void {
