@@ -9,6 +9,7 @@ import { MonitorStatus, type Task } from "../../mod.ts";
 import { Codec, type TaskRefRecord } from "../../src/net/codec.ts";
 import { type Link, PeerHub } from "../../src/net/_hub.ts";
 import type { Transport } from "../../src/net/transport.ts";
+import { conditions } from "./_hub_util.ts";
 
 /** A task reference as the hostile peer holds it: the raw record. */
 export class Ref {
@@ -51,10 +52,7 @@ export async function hostile(
     decodeChannel: (r) => ({ ...r, location: { ...r.location } }),
   });
   const received: unknown[][] = [];
-  const waiters = new Set<() => void>();
-  const kick = () => {
-    for (const w of [...waiters]) w();
-  };
+  const { kick, until } = conditions();
   let offline = false;
   const hub = await PeerHub.start({
     transport,
@@ -79,21 +77,7 @@ export async function hostile(
     },
   });
   const link = await hub.connect(to, { timeout: 10_000 });
-  const wait = (what: string, pred: () => boolean) =>
-    new Promise<void>((resolve, reject) => {
-      if (pred()) return resolve();
-      const timer = setTimeout(() => {
-        waiters.delete(check);
-        reject(new Error(`hostile peer: timed out waiting for ${what}`));
-      }, 10_000);
-      const check = () => {
-        if (!pred()) return;
-        clearTimeout(timer);
-        waiters.delete(check);
-        resolve();
-      };
-      waiters.add(check);
-    });
+  const wait = (what: string, pred: () => boolean) => until(`hostile peer: ${what}`, pred);
   return {
     hub,
     link,

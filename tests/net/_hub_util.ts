@@ -5,10 +5,47 @@
  * @module
  */
 import { type HubOptions, type Link, PeerHub } from "../../src/net/_hub.ts";
-import type { Transport, TransportConn } from "../../src/net/transport.ts";
+import { tcpTransport, type Transport, type TransportConn } from "../../src/net/transport.ts";
+import { dialHandshake, importHandshakeKey } from "../../src/net/_handshake.ts";
 
 /** How long a wait that must succeed may take before the test fails. */
 export const LIMIT = 10_000;
+
+/**
+ * Predicates re-checked whenever `kick()` is called (after every recorded
+ * event): `until(what, pred, limit)` resolves once `pred` holds and rejects
+ * after `limit` ms with `what` and `describe()` in the message.
+ */
+/** What {@linkcode conditions} returns. */
+export interface Conditions {
+  kick(): void;
+  until(what: string, pred: () => boolean, limit?: number): Promise<void>;
+}
+
+export function conditions(describe: () => string = () => ""): Conditions {
+  const waiters = new Set<() => void>();
+  return {
+    kick(): void {
+      for (const w of [...waiters]) w();
+    },
+    until(what: string, pred: () => boolean, limit = LIMIT): Promise<void> {
+      return new Promise<void>((resolve, reject) => {
+        if (pred()) return resolve();
+        const timer = setTimeout(() => {
+          waiters.delete(check);
+          reject(new Error(`timed out waiting for ${what}${describe()}`));
+        }, limit);
+        const check = () => {
+          if (!pred()) return;
+          clearTimeout(timer);
+          waiters.delete(check);
+          resolve();
+        };
+        waiters.add(check);
+      });
+    },
+  };
+}
 
 let nextId = 0;
 
@@ -33,10 +70,7 @@ export async function recorder(
   const id = `${overrides.idPrefix ?? "p"}${String(nextId++).padStart(4, "0")}`;
   const received = new Map<string, string[]>();
   const events: string[] = [];
-  const waiters = new Set<() => void>();
-  const kick = () => {
-    for (const w of [...waiters]) w();
-  };
+  const { kick, until } = conditions(() => `; events: ${events.join(" | ")}`);
   const hub = await PeerHub.start({
     transport,
     hostname: overrides.hostname ?? "127.0.0.1",
@@ -65,21 +99,6 @@ export async function recorder(
       kick();
     },
   });
-  const until = (what: string, pred: () => boolean, limit = LIMIT) =>
-    new Promise<void>((resolve, reject) => {
-      if (pred()) return resolve();
-      const timer = setTimeout(() => {
-        waiters.delete(check);
-        reject(new Error(`timed out waiting for ${what}; events: ${events.join(" | ")}`));
-      }, limit);
-      const check = () => {
-        if (!pred()) return;
-        clearTimeout(timer);
-        waiters.delete(check);
-        resolve();
-      };
-      waiters.add(check);
-    });
   return { hub, id, received, events, until };
 }
 
@@ -172,4 +191,56 @@ export class FaultyTransport implements Transport {
       },
     };
   }
+}
+
+/** A handshaken raw peer (default id "raw") on TCP that writes and reads frames by hand. */
+/** A raw peer from {@linkcode rawPeer}. */
+export interface RawPeer {
+  conn: TransportConn;
+  write(kind: number, body?: Uint8Array): Promise<void>;
+  /** The next frame as [kind, body], or `null` once the hub closed the connection. */
+  read(): Promise<[number, Uint8Array] | null>;
+}
+
+export async function rawPeer(
+  to: { hostname: string; port: number },
+  id = "raw",
+): Promise<RawPeer> {
+  const conn = await tcpTransport.dial({ ...to, timeout: LIMIT });
+  await dialHandshake(conn, {
+    key: await importHandshakeKey("s3cret"),
+    cluster: "test",
+    identity: { id, name: id, incarnation: 1, location: { hostname: "127.0.0.1", port: 1 } },
+  });
+  let buf = new Uint8Array(0);
+  const chunk = new Uint8Array(64 * 1024);
+  return {
+    conn,
+    async write(kind: number, body: Uint8Array = new Uint8Array(0)) {
+      const out = new Uint8Array(5 + body.length);
+      new DataView(out.buffer).setUint32(0, body.length + 1);
+      out[4] = kind;
+      out.set(body, 5);
+      for (let at = 0; at < out.length;) at += await conn.write(out.subarray(at));
+    },
+    /** The next frame as [kind, body], or `null` once the hub closed the connection. */
+    async read(): Promise<[number, Uint8Array] | null> {
+      for (;;) {
+        if (buf.length >= 4) {
+          const len = new DataView(buf.buffer, buf.byteOffset).getUint32(0);
+          if (buf.length >= 4 + len) {
+            const frame: [number, Uint8Array] = [buf[4], buf.slice(5, 4 + len)];
+            buf = buf.slice(4 + len);
+            return frame;
+          }
+        }
+        const n = await conn.read(chunk).catch(() => null);
+        if (n === null) return null;
+        const grown = new Uint8Array(buf.length + n);
+        grown.set(buf);
+        grown.set(chunk.subarray(0, n), buf.length);
+        buf = grown;
+      }
+    },
+  };
 }

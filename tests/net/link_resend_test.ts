@@ -7,9 +7,8 @@ import assert from "node:assert/strict";
 import { type RemoteTask, Scheduler } from "../../mod.ts";
 import { SimulatedNetwork } from "../../src/net/simulated_network.ts";
 import { tcpTransport, type Transport, type TransportConn } from "../../src/net/transport.ts";
-import { dialHandshake, importHandshakeKey } from "../../src/net/_handshake.ts";
 import { FRAME_ACK, FRAME_RESUME } from "../../src/net/_frames.ts";
-import { enc, LIMIT, recorder } from "./_hub_util.ts";
+import { enc, LIMIT, rawPeer, recorder } from "./_hub_util.ts";
 
 /** Fails (never resolves late) if `p` has not settled within `ms`: a lost request would hang. */
 function within<T>(p: Promise<T>, what: string, ms = 30_000): Promise<T> {
@@ -263,47 +262,6 @@ Deno.test("link (tcp): sockets closed under a stream (no GOODBYE): stream, deliv
     await within(Promise.allSettled(peers.map((s) => s.finish())), "finish()", LIMIT);
   }
 });
-
-/** A handshaken raw peer "raw" on TCP that writes and reads frames by hand. */
-async function rawPeer(to: { hostname: string; port: number }, id = "raw") {
-  const conn = await tcpTransport.dial({ ...to, timeout: LIMIT });
-  await dialHandshake(conn, {
-    key: await importHandshakeKey("s3cret"),
-    cluster: "test",
-    identity: { id, name: id, incarnation: 1, location: { hostname: "127.0.0.1", port: 1 } },
-  });
-  let buf = new Uint8Array(0);
-  const chunk = new Uint8Array(64 * 1024);
-  return {
-    conn,
-    async write(kind: number, body: Uint8Array = new Uint8Array(0)) {
-      const out = new Uint8Array(5 + body.length);
-      new DataView(out.buffer).setUint32(0, body.length + 1);
-      out[4] = kind;
-      out.set(body, 5);
-      for (let at = 0; at < out.length;) at += await conn.write(out.subarray(at));
-    },
-    /** The next frame as [kind, body], or `null` once the hub closed the connection. */
-    async read(): Promise<[number, Uint8Array] | null> {
-      for (;;) {
-        if (buf.length >= 4) {
-          const len = new DataView(buf.buffer, buf.byteOffset).getUint32(0);
-          if (buf.length >= 4 + len) {
-            const frame: [number, Uint8Array] = [buf[4], buf.slice(5, 4 + len)];
-            buf = buf.slice(4 + len);
-            return frame;
-          }
-        }
-        const n = await conn.read(chunk).catch(() => null);
-        if (n === null) return null;
-        const grown = new Uint8Array(buf.length + n);
-        grown.set(buf);
-        grown.set(chunk.subarray(0, n), buf.length);
-        buf = grown;
-      }
-    },
-  };
-}
 
 function resumeBody(session: number, known: number, delivered: number): Uint8Array {
   const b = new Uint8Array(16);

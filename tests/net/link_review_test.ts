@@ -8,7 +8,6 @@ import assert from "node:assert/strict";
 import { configure, type LogRecord, reset } from "@logtape/logtape";
 import { SimulatedNetwork } from "../../src/net/simulated_network.ts";
 import { tcpTransport } from "../../src/net/transport.ts";
-import { dialHandshake, importHandshakeKey } from "../../src/net/_handshake.ts";
 import { FRAME_ACK, FRAME_MSG, FRAME_RESUME } from "../../src/net/_frames.ts";
 import { MailboxFull } from "../../src/core/errors.ts";
 import type { TransportConn, TransportListener } from "../../src/net/transport.ts";
@@ -16,7 +15,15 @@ import { Connection } from "../../src/net/_connection.ts";
 import { type LinkContext, PeerLink } from "../../src/net/_link.ts";
 import type { PeerIdentity } from "../../src/net/_handshake.ts";
 import type { DialTarget } from "../../src/net/_hub.ts";
-import { enc, FaultyTransport, LIMIT, type Recorder, recorder } from "./_hub_util.ts";
+import {
+  conditions,
+  enc,
+  FaultyTransport,
+  LIMIT,
+  rawPeer,
+  type Recorder,
+  recorder,
+} from "./_hub_util.ts";
 
 const dec = new TextDecoder();
 const MAX = 1 << 20;
@@ -92,10 +99,7 @@ async function linkPair(
     const listener = await net.transport(id).listen({ hostname: id, port: 0 });
     const received: string[] = [];
     const events: string[] = [];
-    const waiters = new Set<() => void>();
-    const kick = () => {
-      for (const w of [...waiters]) w();
-    };
+    const { kick, until } = conditions(() => `; events: ${events.join(" | ")}`);
     const other = id === "a" ? "b" : "a";
     const side = { id, received, events, listener } as Side;
     const ctx: LinkContext = {
@@ -125,21 +129,7 @@ async function linkPair(
       },
     };
     side.link = new PeerLink(identity(other, 0), ctx);
-    side.until = (what, pred, limit = LIMIT) =>
-      new Promise<void>((resolve, reject) => {
-        if (pred()) return resolve();
-        const timer = setTimeout(() => {
-          waiters.delete(check);
-          reject(new Error(`${id}: timed out waiting for ${what}; events: ${events.join(" | ")}`));
-        }, limit);
-        const check = () => {
-          if (!pred()) return;
-          clearTimeout(timer);
-          waiters.delete(check);
-          resolve();
-        };
-        waiters.add(check);
-      });
+    side.until = (what, pred, limit) => until(`${id}: ${what}`, pred, limit);
     sides.push(side);
   }
   [pair.a, pair.b] = sides;
@@ -350,47 +340,6 @@ Deno.test("link review (hub): crossed dials under drop and delay from the first 
     }
   }
 });
-
-/** A handshaken raw peer on TCP that writes and reads frames by hand. */
-async function rawPeer(to: { hostname: string; port: number }, id: string) {
-  const conn = await tcpTransport.dial({ ...to, timeout: LIMIT });
-  await dialHandshake(conn, {
-    key: await importHandshakeKey("s3cret"),
-    cluster: "test",
-    identity: { id, name: id, incarnation: 1, location: { hostname: "127.0.0.1", port: 1 } },
-  });
-  let buf = new Uint8Array(0);
-  const chunk = new Uint8Array(64 * 1024);
-  return {
-    conn,
-    async write(kind: number, body: Uint8Array = new Uint8Array(0)) {
-      const out = new Uint8Array(5 + body.length);
-      new DataView(out.buffer).setUint32(0, body.length + 1);
-      out[4] = kind;
-      out.set(body, 5);
-      for (let at = 0; at < out.length;) at += await conn.write(out.subarray(at));
-    },
-    /** The next frame as [kind, body], or `null` once the hub closed the connection. */
-    async read(): Promise<[number, Uint8Array] | null> {
-      for (;;) {
-        if (buf.length >= 4) {
-          const len = new DataView(buf.buffer, buf.byteOffset).getUint32(0);
-          if (buf.length >= 4 + len) {
-            const frame: [number, Uint8Array] = [buf[4], buf.slice(5, 4 + len)];
-            buf = buf.slice(4 + len);
-            return frame;
-          }
-        }
-        const n = await conn.read(chunk).catch(() => null);
-        if (n === null) return null;
-        const grown = new Uint8Array(buf.length + n);
-        grown.set(buf);
-        grown.set(chunk.subarray(0, n), buf.length);
-        buf = grown;
-      }
-    },
-  };
-}
 
 function u64(seq: number): Uint8Array {
   const b = new Uint8Array(8);
