@@ -157,6 +157,47 @@ async function stalledPeer(c: Cluster) {
   return { gate, a, evil };
 }
 
+/**
+ * A task on `a` whose link to `evil` is full when it runs `act`: evil
+ * locates it, sends it a reference to a task of evil's and waits for a
+ * delivered "fill"; the task fills its link back to evil until `send`
+ * throws, then runs `act`, while `gate` keeps the queue from draining.
+ * Resolves what `act` returned; `gate` is stalled on return.
+ */
+async function actOnFullLink(
+  setup: Awaited<ReturnType<typeof stalledPeer>>,
+  act: (task: Task, back: RemoteTask) => string | Promise<string>,
+): Promise<string> {
+  const { gate, a, evil } = setup;
+  const victim = a.spawn(async (task) => {
+    task.register("victim");
+    const back = (await task.receive<RemoteTask>({ timeout: 10_000 }))!;
+    await task.receive({ timeout: 10_000 }); // "fill"
+    for (let size = 32 * 1024; size >= 1; size >>= 1) {
+      try {
+        for (let i = 0; i < 100_000; i++) back.send(new Uint8Array(size));
+      } catch { /* full at this size */ }
+    }
+    return await act(task, back);
+  });
+  await a.spawn(() => {}).finish();
+  evil.send([op.LOCATE, 1, op.KIND_TASK, "victim"]);
+  const [, , ref] = await evil.next((m) => m[0] === op.REPLY && m[1] === 1) as [0, 0, Ref];
+  const { id, incarnation } = ref.record;
+  const mine = new Ref({
+    peer: evil.id,
+    incarnation: 1,
+    id: 9,
+    name: "mine",
+    location: evil.hub.location,
+  });
+  evil.send([op.SEND, id, incarnation, mine]);
+  evil.send([op.DELIVER, 2, id, incarnation, "fill"]);
+  await evil.next((m) => m[0] === op.REPLY && m[1] === 2);
+  gate.stall();
+  return await victim.finish();
+}
+
 /** A transport whose connections' writes hang while `stalled` (a peer that stopped reading). */
 function stalling(inner: Transport) {
   const gate = { stalled: false, release: [] as (() => void)[] };
@@ -357,43 +398,18 @@ Deno.test("hostile: answers of the wrong type never reach callers as if they wer
 
 Deno.test("locate while a peer's send queue is full settles (no synchronous throw, no stuck search)", async () => {
   await using c = new Cluster();
-  const { gate, a, evil } = await stalledPeer(c);
-  await using _e = evil;
-  const victim = a.spawn(async (task) => {
-    task.register("victim");
-    const back = (await task.receive<RemoteTask>({ timeout: 10_000 }))!;
-    await task.receive({ timeout: 10_000 }); // "fill"
-    for (let size = 32 * 1024; size >= 1; size >>= 1) {
-      try {
-        for (let i = 0; i < 100_000; i++) back.send(new Uint8Array(size));
-      } catch { /* full at this size */ }
-    }
-    let how: string;
+  const setup = await stalledPeer(c);
+  await using _e = setup.evil;
+  const how = await actOnFullLink(setup, async (task) => {
     try {
       const p = task.scheduler.locate("nobody", { timeout: 50 });
-      how = `settled: ${await p.then((v) => String(v), (e) => (e as Error).name)}`;
+      return `settled: ${await p.then((v) => String(v), (e) => (e as Error).name)}`;
     } catch (e) {
-      how = `threw: ${(e as Error).name}`;
+      return `threw: ${(e as Error).name}`;
     }
-    return how;
   });
-  await a.spawn(() => {}).finish();
-  evil.send([op.LOCATE, 1, op.KIND_TASK, "victim"]);
-  const [, , ref] = await evil.next((m) => m[0] === op.REPLY && m[1] === 1) as [0, 0, Ref];
-  const { id, incarnation } = ref.record;
-  const mine = new Ref({
-    peer: evil.id,
-    incarnation: 1,
-    id: 9,
-    name: "mine",
-    location: evil.hub.location,
-  });
-  evil.send([op.SEND, id, incarnation, mine]);
-  evil.send([op.DELIVER, 2, id, incarnation, "fill"]);
-  await evil.next((m) => m[0] === op.REPLY && m[1] === 2);
-  gate.stall();
-  assert.match(await victim.finish() as string, /^settled: /);
-  gate.resume();
+  assert.match(how, /^settled: /);
+  setup.gate.resume();
 });
 
 Deno.test("hostile: a CH_SUB flood of one subscriber is one subscription, dropped with its peer", async () => {
@@ -511,17 +527,9 @@ Deno.test("locate: a task terminated while it searches leaves nothing pending", 
 
 Deno.test("monitor: a MONITOR that finds the link's queue full throws MailboxFull and leaves no entry", async () => {
   await using c = new Cluster();
-  const { gate, a, evil } = await stalledPeer(c);
-  await using _e = evil;
-  const victim = a.spawn(async (task) => {
-    task.register("victim");
-    const back = (await task.receive<RemoteTask>({ timeout: 10_000 }))!;
-    await task.receive({ timeout: 10_000 }); // "fill"
-    for (let size = 32 * 1024; size >= 1; size >>= 1) {
-      try {
-        for (let i = 0; i < 100_000; i++) back.send(new Uint8Array(size));
-      } catch { /* full at this size */ }
-    }
+  const setup = await stalledPeer(c);
+  await using _e = setup.evil;
+  const outcome = await actOnFullLink(setup, (task, back) => {
     try {
       task.monitor(back);
       return "monitored";
@@ -529,24 +537,9 @@ Deno.test("monitor: a MONITOR that finds the link's queue full throws MailboxFul
       return (e as Error).name;
     }
   });
-  await a.spawn(() => {}).finish();
-  evil.send([op.LOCATE, 1, op.KIND_TASK, "victim"]);
-  const [, , ref] = await evil.next((m) => m[0] === op.REPLY && m[1] === 1) as [0, 0, Ref];
-  const { id, incarnation } = ref.record;
-  const mine = new Ref({
-    peer: evil.id,
-    incarnation: 1,
-    id: 9,
-    name: "mine",
-    location: evil.hub.location,
-  });
-  evil.send([op.SEND, id, incarnation, mine]);
-  evil.send([op.DELIVER, 2, id, incarnation, "fill"]);
-  await evil.next((m) => m[0] === op.REPLY && m[1] === 2);
-  gate.stall();
-  assert.equal(await victim.finish(), "MailboxFull");
-  assert.equal(held(a).monitors, 0);
-  gate.resume();
+  assert.equal(outcome, "MailboxFull");
+  assert.equal(held(setup.a).monitors, 0);
+  setup.gate.resume();
 });
 
 Deno.test("services: past maxServiceTasks a peer's run is refused with RangeError; the link stays", async () => {
