@@ -108,8 +108,8 @@ interface Tracked {
   info: Service | null;
   snapshot: NodeSnapshot;
   polling: boolean;
-  /** Whether listeners heard it initialized. */
-  announced?: boolean;
+  /** The info listeners heard it initialized with (none yet: not announced). */
+  initialized?: NodeInfo;
 }
 
 const key = (l: Location) => `${l.hostname}:${l.port}`;
@@ -222,9 +222,8 @@ export class ComputeScheduler implements AsyncDisposable {
     for (const t of this.#nodes.values()) {
       const at = t.snapshot.location;
       const replay = [new StatusMessage("NodeDiscovered", at, { info: t.snapshot.name })];
-      if (t.announced) {
-        const info = { name: t.snapshot.name, cpus: t.snapshot.cpus };
-        replay.push(new StatusMessage("NodeInitialized", at, { info }));
+      if (t.initialized !== undefined) {
+        replay.push(new StatusMessage("NodeInitialized", at, { info: t.initialized }));
         for (let i = 0; i < t.snapshot.cpus; i++) {
           replay.push(new StatusMessage("ServerInitialized", at, { server: String(i) }));
         }
@@ -320,8 +319,8 @@ export class ComputeScheduler implements AsyncDisposable {
         load: a?.load ?? null,
         updated: Date.now(),
       });
-      if (t.snapshot.updated !== 0 && !t.announced) {
-        t.announced = true;
+      if (t.snapshot.updated !== 0 && t.initialized === undefined) {
+        t.initialized = info;
         this.#tell(new StatusMessage("NodeInitialized", t.snapshot.location, { info }));
         for (let i = 0; i < t.snapshot.cpus; i++) {
           this.#tell(
