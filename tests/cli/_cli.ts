@@ -67,9 +67,17 @@ export class CliProcess implements AsyncDisposable {
     const p = new CliProcess(args, env);
     const reader = p.child.stdout.pipeThrough(new TextDecoderStream()).getReader();
     let seen = "";
+    // A process that never prints its line is killed after 60 s: the test
+    // fails with what it printed instead of hanging.
+    const deadline = setTimeout(() => {
+      try {
+        p.child.kill("SIGKILL");
+      } catch { /* gone already */ }
+    }, 60_000);
     for (;;) {
       const { value, done } = await reader.read();
       if (done) {
+        clearTimeout(deadline);
         await p[Symbol.asyncDispose]();
         throw new Error(`denocos ${args[0]} ended before listening: ${seen}${await p.#stderr}`);
       }
@@ -79,12 +87,14 @@ export class CliProcess implements AsyncDisposable {
       p.line = seen.slice(0, nl);
       const m = p.line.match(/listening on 127\.0\.0\.1:(\d+)/);
       if (m === null) {
+        clearTimeout(deadline);
         await p[Symbol.asyncDispose]();
         throw new Error(`unexpected first line: ${p.line}`);
       }
       p.port = Number(m[1]);
       break;
     }
+    clearTimeout(deadline);
     p.rest = seen.slice(seen.indexOf("\n") + 1);
     p.#drain = (async () => {
       for (;;) {
